@@ -258,6 +258,10 @@ def _show(value: Any) -> str:
     return "/".join(map(str, value)) if isinstance(value, tuple) else repr(value)
 
 
+def _show_size(size: tuple[int, ...]) -> str:
+    return "x".join(map(str, size))
+
+
 def _check_values(cfg: EESPConfig) -> None:
     def positive(name: str, value: int) -> None:
         if value < 1:
@@ -280,9 +284,8 @@ def _check_values(cfg: EESPConfig) -> None:
     for i, side in enumerate(cfg.input_size):
         if side < MIN_INPUT_SIDE:
             raise ConfigError(
-                f"input_size={_show(cfg.input_size)} is too small for 5 down-samplings; "
-                f"valid: each side >= {MIN_INPUT_SIDE}"
-                + (" (height)" if i == 0 else " (width)")
+                f"input_size={_show_size(cfg.input_size)} is too small for 5 down-samplings; "
+                f"valid: each side >= {MIN_INPUT_SIDE}" + (" (height)" if i == 0 else " (width)")
             )
 
     k, gr, ge = cfg.branches, cfg.reduce_groups, cfg.expand_groups
@@ -311,9 +314,7 @@ def _check_values(cfg: EESPConfig) -> None:
 def _check_eesp(where: str, what: str, c_in: int, c_out: int, k: int, gr: int, ge: int) -> None:
     """The divisibility rules of one EESP unit c_in -> c_out with K branches."""
     if c_out % k:
-        raise ConfigError(
-            f"{what}={c_out} ({where}) is not divisible by branches K={k}; valid: a multiple of {k}"
-        )
+        raise ConfigError(f"{what}={c_out} ({where}) is not divisible by branches K={k}; valid: a multiple of {k}")
     n = c_out // k
     if n % gr or c_in % gr:
         raise ConfigError(

@@ -28,8 +28,14 @@ class DownSampler(nn.Module):
         super().__init__()
         self.pool = nn.AvgPool2d(3, stride=2, padding=1)
         self.eesp = EESP(
-            c_in, c_out - c_in, stride=2, branches=branches, cap=cap,
-            reduce_groups=reduce_groups, expand_groups=expand_groups, hff=hff,
+            c_in,
+            c_out - c_in,
+            stride=2,
+            branches=branches,
+            cap=cap,
+            reduce_groups=reduce_groups,
+            expand_groups=expand_groups,
+            hff=hff,
         )
         self.shortcut = (
             nn.Sequential(CBR(shortcut_channels, shortcut_channels, 3), CB(shortcut_channels, c_out, 1))

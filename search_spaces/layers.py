@@ -8,8 +8,14 @@ from torch import nn
 def conv(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1, dilation: int = 1) -> nn.Conv2d:
     """A bias-free conv with 'same' padding for odd kernels: (k - 1) / 2 * dilation."""
     return nn.Conv2d(
-        c_in, c_out, kernel, stride=stride, padding=(kernel - 1) // 2 * dilation,
-        dilation=dilation, groups=groups, bias=False,
+        c_in,
+        c_out,
+        kernel,
+        stride=stride,
+        padding=(kernel - 1) // 2 * dilation,
+        dilation=dilation,
+        groups=groups,
+        bias=False,
     )
 
 

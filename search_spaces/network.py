@@ -20,8 +20,10 @@ class Stage(nn.Module):
         c_in, c_out = cfg.channels[index], cfg.channels[index + 1]
         down_cap, unit_cap = cfg.stage_caps(index)
         common = {
-            "branches": cfg.branches, "reduce_groups": cfg.reduce_groups,
-            "expand_groups": cfg.expand_groups, "hff": cfg.hff,
+            "branches": cfg.branches,
+            "reduce_groups": cfg.reduce_groups,
+            "expand_groups": cfg.expand_groups,
+            "hff": cfg.hff,
         }
         shortcut = cfg.in_channels if index in cfg.shortcut_stages() else None
         self.down = DownSampler(c_in, c_out, cap=down_cap, shortcut_channels=shortcut, **common)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
 
 from search_spaces.config import COMPACT_PREFIX, EESPConfig
 from search_spaces.errors import ConfigError
 from search_spaces.network import EESPNet
 from search_spaces.presets import PRESETS
 
-Spec = Union[EESPConfig, str, Path]
+Spec = EESPConfig | str | Path
 
 
 def resolve(spec: Spec) -> EESPConfig:
@@ -20,7 +19,9 @@ def resolve(spec: Spec) -> EESPConfig:
     if isinstance(spec, Path):
         return _from_file(spec)
     if not isinstance(spec, str):
-        raise ConfigError(f"cannot build from {type(spec).__name__}; valid: a config, preset name, JSON path or compact string")
+        raise ConfigError(
+            f"cannot build from {type(spec).__name__}; valid: a config, preset name, JSON path or compact string"
+        )
     text = spec.strip()
     if text in PRESETS:
         return PRESETS[text]

@@ -1,0 +1,156 @@
+"""`espnas presets` and `espnas count`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.table import Table
+
+from nas.cli._console import console
+from profilers.counting import count, preset_rows
+from profilers.crosscheck import cross_check
+from search_spaces.errors import ConfigError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("presets", help="the paper's models with their counts next to the paper's figures")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(run=run_presets)
+
+    p = sub.add_parser("count", help="exact parameters and multiply-adds of a config, instantly")
+    p.add_argument("spec", help="preset name, JSON file, inline JSON or compact string (eesp:...)")
+    p.add_argument("--input-size", type=input_size, metavar="HxW", help="input resolution (default: the config's)")
+    p.add_argument("--classes", type=int, metavar="N", help="number of classes (default: the config's)")
+    p.add_argument("--by-layer", action="store_true", help="list every layer")
+    p.add_argument("--cross-check", action="store_true", help="also count the built model with hooks, fvcore, ptflops")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=run_count)
+
+
+def input_size(text: str) -> tuple[int, int]:
+    """'224' or '224x160' -> (H, W)."""
+    parts = text.lower().split("x")
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError:
+        sizes = ()
+    if len(sizes) == 1:
+        sizes = (sizes[0], sizes[0])
+    if len(sizes) != 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; valid: HxW or N, e.g. 224x224")
+    return sizes  # type: ignore[return-value]
+
+
+def _m(n: float) -> str:
+    return f"{n / 1e6:.2f}M"
+
+
+def run_presets(args: argparse.Namespace) -> None:
+    rows = preset_rows()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="ESPNetv2 presets, 224x224, 1000 classes (conv MACs = the paper's FLOPs)")
+    for col in ("preset", "params", "paper", "Δ", "conv MACs", "paper", "Δ", "source"):
+        table.add_column(col, justify="left" if col in ("preset", "source") else "right", no_wrap=True)
+    for r in rows:
+        table.add_row(
+            r["preset"],
+            _m(r["params"]),
+            _m(r["paper_params"]),
+            f"{r['params_rel_diff']:+.2%}",
+            _m(r["conv_macs"]),
+            _m(r["paper_macs"]),
+            f"{r['macs_rel_diff']:+.2%}",
+            r["source"],
+        )
+    console().print(table)
+
+
+def run_count(args: argparse.Namespace) -> None:
+    from search_spaces import resolve
+
+    cfg = resolve(args.spec)
+    if args.classes is not None:
+        if args.classes < 1:
+            raise ConfigError(f"--classes {args.classes} is invalid; valid: a positive integer")
+        cfg = cfg.replace(num_classes=args.classes)
+    counts = count(cfg, args.input_size)
+    result = counts.to_dict(by_layer=args.by_layer)
+    if args.cross_check:
+        result["cross_check"] = cross_check(counts.config)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    _print_counts(result, counts.config.to_compact())
+
+
+def _print_counts(result: dict, compact: str) -> None:
+    out = console()
+    h, w = result["input_size"]
+    out.print(f"[bold]{compact}[/bold]\narch_id {result['arch_id']}, input {h}x{w}")
+    table = Table(show_header=True)
+    for col in ("stage", "params", "conv MACs", "linear MACs", "element-wise ops"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for stage, row in result["by_stage"].items():
+        table.add_row(
+            stage,
+            f"{row['params']:,}",
+            f"{row['conv_macs']:,}",
+            f"{row['linear_macs']:,}",
+            f"{row['elementwise_ops']:,}",
+        )
+    table.add_row(
+        "[bold]total",
+        f"[bold]{result['params']:,}",
+        f"[bold]{result['conv_macs']:,}",
+        f"[bold]{result['linear_macs']:,}",
+        f"[bold]{result['elementwise_ops']:,}",
+    )
+    out.print(table)
+    kinds = ", ".join(f"{k} {v:,}" for k, v in result["elementwise_ops_by_kind"].items())
+    out.print(f"element-wise ops by kind: {kinds}")
+    if "layers" in result:
+        layers = Table("layer", "kind", "output", "params", "MACs", "element-wise ops")
+        for layer in result["layers"]:
+            layers.add_row(
+                layer["name"],
+                layer["kind"],
+                "x".join(map(str, layer["output_shape"])),
+                f"{layer['params']:,}",
+                f"{layer['macs']:,}",
+                f"{layer['elementwise_ops']:,}",
+            )
+        out.print(layers)
+    if "cross_check" in result:
+        cc = result["cross_check"]
+        table = Table("counter", "params", "MACs / 'FLOPs'", "what it counts", title="cross-check")
+        a, hk = cc["analytic"], cc["hooks"]
+        table.add_row("analytic", f"{a['params']:,}", f"{a['macs']:,}", "conv + linear MACs")
+        table.add_row(
+            "hooks (built model)",
+            f"{hk['params']:,}",
+            f"{hk['macs']:,}",
+            "conv + linear MACs" + (" (equal)" if cc["agrees"] else " [red](DIFFERS)"),
+        )
+        table.add_row(
+            "fvcore",
+            "",
+            f"{cc['fvcore']['total']:,}",
+            "+ 2/BN elem + global pool; skips PReLU, avg_pool, add",
+        )
+        table.add_row(
+            "ptflops (pytorch)",
+            f"{cc['ptflops']['params']:,}",
+            f"{cc['ptflops']['macs']:,}",
+            "+ bias, 2/BN elem, PReLU and pooling counted twice",
+        )
+        table.add_row(
+            "ptflops (aten)",
+            f"{cc['ptflops_aten']['params']:,}",
+            f"{cc['ptflops_aten']['macs']:,}",
+            "+ linear bias",
+        )
+        out.print(table)
+        out.print("conventions: docs/counting.md")

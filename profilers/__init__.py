@@ -1,0 +1,1 @@
+"""Counting and measuring: analytic counts from configs; latency, power, energy and memory of models."""

@@ -22,8 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from search_spaces.config import EESPConfig
-from search_spaces.eesp import branch_dilations
+from search_spaces.config import EESPConfig, branch_dilations
 from search_spaces.spec import Spec, resolve
 
 KINDS = ("conv", "linear", "bn", "prelu", "pool", "add")

@@ -5,18 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from search_spaces.config import branch_dilations
 from search_spaces.layers import BR, CB, CBR
-
-
-def branch_dilations(branches: int, cap: int) -> tuple[int, ...]:
-    """Dilation rates of the K depth-wise 3x3 branches under the receptive-field cap r_lim.
-
-    Branch i wants an effective kernel 3 + 2i; one larger than the cap falls back to 3. The kernels are sorted
-    ascending and each becomes the dilation (kernel - 1) / 2 of a 3x3 conv. K = 4: caps 13, 11, 9 -> 1, 2, 3, 4;
-    7 -> 1, 1, 2, 3; 5 -> 1, 1, 1, 2.
-    """
-    kernels = sorted(k if (k := 3 + 2 * i) <= cap else 3 for i in range(branches))
-    return tuple((k - 1) // 2 for k in kernels)
 
 
 class EESP(nn.Module):

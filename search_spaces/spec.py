@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from search_spaces.config import COMPACT_PREFIX, EESPConfig
 from search_spaces.errors import ConfigError
-from search_spaces.network import EESPNet
 from search_spaces.presets import PRESETS
+
+if TYPE_CHECKING:
+    from search_spaces.network import EESPNet
 
 Spec = EESPConfig | str | Path
 
@@ -40,6 +43,8 @@ def resolve(spec: Spec) -> EESPConfig:
 
 def build(spec: Spec) -> EESPNet:
     """The network for `spec`; the module keeps its config as `.config`."""
+    from search_spaces.network import EESPNet
+
     return EESPNet(resolve(spec))
 
 

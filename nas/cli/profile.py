@@ -1,0 +1,149 @@
+"""`espnas profile`: latency (and energy, memory) of one or more models across batch sizes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from nas.cli._console import console
+from nas.cli.counting import input_size
+from profilers.models import DTYPES
+from profilers.profile import ProfileReport, parse_batch_sizes, profile
+from search_spaces.errors import EspnasError
+
+
+def _batch_sizes(text: str) -> list[int]:
+    try:
+        return parse_batch_sizes(text)
+    except EspnasError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "profile",
+        help="measure latency (and energy, memory) against batch size; several models are interleaved",
+        description="Measure inference latency (median, IQR, bootstrap 95%% CI) of one or more models; "
+        "several models are timed interleaved and reported as ratios against the first.",
+    )
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="preset, JSON file, compact string, or torchvision:NAME")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--batch-sizes", type=_batch_sizes, default=[1], metavar="B,B,...", help="default: 1")
+    p.add_argument("--input-size", type=input_size, metavar="HxW", help="default: the config's")
+    p.add_argument("--dtype", choices=list(DTYPES), default="fp32")
+    p.add_argument("--deploy", action="store_true", help="time the deploy form (BN folded)")
+    p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model first")
+    p.add_argument("--cuda-graph", action="store_true", help="replay the forward as a CUDA graph")
+    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's current)")
+    p.add_argument("--energy", action="store_true", help="also energy per image and power (needs NVML/RAPL/INA)")
+    p.add_argument("--memory", action="store_true", help="also peak memory of one forward")
+    p.add_argument(
+        "--time-budget", type=_positive_float, default=2.0, metavar="S", help="seconds per model per batch size"
+    )
+    p.add_argument("--rounds", type=int, default=5, metavar="N", help="interleaved rounds when comparing")
+    p.add_argument("--json", action="store_true", help="print one JSON record per line instead of a table")
+    p.add_argument("--out", metavar="FILE", help="also write the records (JSON lines) to FILE")
+    p.add_argument("--plot", metavar="FILE", help="draw latency and power vs batch size (.png/.pdf/.svg)")
+    p.set_defaults(run=run_profile)
+
+
+def run_profile(args: argparse.Namespace) -> None:
+    if args.threads is not None and args.threads < 1:
+        raise EspnasError(f"--threads {args.threads} is invalid; valid: a positive integer")
+    if args.rounds < 1:
+        raise EspnasError(f"--rounds {args.rounds} is invalid; valid: a positive integer")
+    for path in (args.out, args.plot):
+        if path and not Path(path).resolve().parent.is_dir():
+            raise EspnasError(f"directory of {path!r} does not exist")
+    err = console(stderr=True)
+    with err.status("profiling ...") as status:
+        report = profile(
+            args.specs,
+            device=args.device,
+            batch_sizes=args.batch_sizes,
+            input_size=args.input_size,
+            dtype=args.dtype,
+            deploy=args.deploy,
+            channels_last=args.channels_last,
+            compile=args.compile,
+            cuda_graph=args.cuda_graph,
+            threads=args.threads,
+            energy=args.energy,
+            memory=args.memory,
+            time_budget_s=args.time_budget,
+            rounds=args.rounds,
+            on_step=lambda text: status.update(f"profiling: {text}"),
+        )
+    lines = [json.dumps(r, sort_keys=True) for r in report.records]
+    if args.out:
+        _write_atomic(Path(args.out), "\n".join(lines) + "\n")
+    if args.plot:
+        from profilers.figure import plot_profile
+
+        plot_profile(report.records, args.plot)
+    if args.json:
+        print("\n".join(lines))
+        return
+    console().print(_table(report))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.resolve().parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+def _table(report: ProfileReport) -> Table:
+    fp = report.fingerprint
+    title = f"{fp.get('device_name', report.settings['device'])}, {fp.get('threads')} threads, torch {fp.get('torch')}"
+    table = Table(title=title)
+    for col in ("model", "batch", "metric", "value", "unit", "per image", "IQR", "95% CI", "n", "ratio", "backend"):
+        table.add_column(col, justify="left" if col in ("model", "metric", "unit", "backend") else "right")
+    for r in report.records:
+        spread = r.get("spread") or {}
+        ci = spread.get("ci95")
+        table.add_row(
+            r["model"],
+            str(r["batch_size"]),
+            r["metric"],
+            _fmt(r["value"]),
+            r["unit"],
+            _fmt(r.get("per_image")),
+            _fmt(spread.get("iqr")),
+            f"{_fmt(ci[0])}-{_fmt(ci[1])}" if ci else "-",
+            str(r.get("n_samples", "-")),
+            f"{r['ratio']:.3f}" if "ratio" in r else "-",
+            r["backend"],
+        )
+    return table

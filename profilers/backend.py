@@ -1,0 +1,94 @@
+"""The measurement-backend interface: a name, `is_available()` with a reason, and `measure()`.
+
+A backend measures one quantity (latency, energy, memory) one way (host clock on CPU, CUDA events, NVML,
+RAPL, ...). The contract, which tests/profilers/test_backend_contract.py checks for every registered backend:
+
+- `name` is a short unique string; `kind` is "latency", "energy" or "memory"; `devices` says which device
+  types ("cpu", "cuda") it serves.
+- `is_available(device)` never raises: it returns `Availability(ok, reason)`, where `reason` says why not
+  (or what it will use) in a few words. It is cheap enough to call before every measurement.
+- `measure(model_or_spec, input_shape, device, **options)` returns a result object with `to_dict()`, or
+  raises `BackendUnavailable` (an `EspnasError`, one line, with the reason) when the backend is unavailable,
+  so that a search can skip it instead of dying deep inside a trial.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from search_spaces.errors import EspnasError
+
+
+class BackendUnavailable(EspnasError):
+    """A measurement was asked of a backend that cannot run here; the message says why."""
+
+
+class PowerUnavailable(BackendUnavailable):
+    """Energy or power was asked for on a device with no power source we can read."""
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a backend can run, and why (not). Truthy when `ok`; unpacks as `ok, reason`."""
+
+    ok: bool
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.ok, self.reason))
+
+    def __str__(self) -> str:
+        return self.reason if self.ok else f"unavailable: {self.reason}"
+
+
+def device_type(device: str) -> str:
+    """'cpu' or 'cuda' from a device string ('cpu', 'cuda', 'cuda:1'); a one-line error otherwise."""
+    kind = str(device).split(":", 1)[0]
+    if kind not in ("cpu", "cuda"):
+        raise EspnasError(f"unknown device {device!r}; valid: cpu, cuda, cuda:N")
+    if kind == "cuda" and ":" in str(device):
+        index = str(device).split(":", 1)[1]
+        if not index.isdigit():
+            raise EspnasError(f"bad CUDA device {device!r}; valid: cuda or cuda:N with N a GPU index")
+    return kind
+
+
+class Backend(ABC):
+    """One way of measuring one quantity. Subclasses set `name`, `kind`, `devices` and implement both methods."""
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    devices: ClassVar[tuple[str, ...]]
+
+    @abstractmethod
+    def is_available(self, device: str = "cpu") -> Availability:
+        """Whether `measure` can run on `device`, with a reason; never raises."""
+
+    @abstractmethod
+    def measure(self, model_or_spec: Any, input_shape: tuple[int, ...], device: str = "cpu", **options: Any):
+        """Measure and return a result with `to_dict()`; `BackendUnavailable` where unavailable."""
+
+    def require(self, device: str) -> None:
+        """Raise `BackendUnavailable` (one line) unless available on `device`."""
+        avail = self.is_available(device)
+        if not avail.ok:
+            raise BackendUnavailable(f"backend {self.name!r} on {device}: unavailable: {avail.reason}")
+
+    def serves(self, device: str) -> Availability:
+        """Whether `device`'s type is one this backend serves (a helper for `is_available`)."""
+        try:
+            kind = device_type(device)
+        except EspnasError as err:
+            return Availability(False, str(err))
+        if kind not in self.devices:
+            return Availability(False, f"{self.name} measures on {', '.join(self.devices)}, not {device}")
+        return Availability(True, kind)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} ({self.kind})>"

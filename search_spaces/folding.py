@@ -1,0 +1,162 @@
+"""The deploy form of a model: batch-norm folded away, the image pyramid pooled once, 1x1 convs as matmuls.
+
+Every transformation is exact algebra (outputs equal the eval-mode model's to float rounding):
+- conv -> BN becomes one conv with a bias;
+- the BN after an EESP unit's concatenation is folded into the K branch convs. Without HFF, channel block i is
+  branch i's output. With HFF block i is the running sum o_i = o_{i-1} + c_i, and with the BN's per-channel
+  scale a and shift b, a_i o_i + b_i = (a_i c_i + b_i - r_i b_{i-1}) + r_i (a_{i-1} o_{i-1} + b_{i-1}) where
+  r_i = a_i / a_{i-1}: the folded branch i plus r_i times the folded block i-1, one `addcmul` in place of the
+  addition. (Where some |a| is tiny that division is unsafe, and the BN stays.)
+- a 1x1 convolution becomes one (batched) matrix product: at batch 1 on CPU torch runs a grouped 1x1 conv one
+  group at a time on a slow path, and one matmul over all groups is about twice as fast;
+- the 3x3 stride-2 average pool of each down-sampler becomes a depth-wise conv with weights 1/9 (zero padding
+  counted, as in AvgPool2d's default), which torch's CPU conv kernels run about 4x faster than avg_pool2d;
+- the image pyramid for the input shortcuts is pooled once rather than from full resolution at every stage.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from search_spaces.downsampler import DownSampler
+from search_spaces.eesp import EESP
+from search_spaces.layers import CB
+from search_spaces.network import EESPNet
+
+_MIN_SCALE = 1e-4  # below this a BN scale is treated as zero: dividing by it would amplify rounding errors
+
+
+def deploy(model: EESPNet) -> EESPNet:
+    """An eval-mode copy of `model` for inference, equal in output, keeping `.config`."""
+    folded = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        for module in folded.modules():
+            if isinstance(module, DownSampler):
+                module.pool = _mean_pool_conv(module.eesp.reduce.conv.in_channels)
+        _replace(folded, lambda m: isinstance(m, EESP), FoldedEESP)
+        for module in folded.modules():
+            if isinstance(module, CB):
+                module.conv = _fold(module.conv, module.bn)
+                module.bn = nn.Identity()
+        _replace(folded, _is_pointwise, Pointwise)
+    folded.pool_pyramid_once = True
+    return folded
+
+
+class Pointwise(nn.Module):
+    """A 1x1, stride-1 convolution with g groups computed as one matmul of (g, out/g, in/g) weights."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        g, c_out, c_in = conv.groups, conv.out_channels, conv.in_channels
+        self.groups = g
+        self.weight = nn.Parameter(conv.weight.detach().reshape(g, c_out // g, c_in // g).clone())
+        bias = conv.bias.detach() if conv.bias is not None else torch.zeros(c_out)
+        self.bias = nn.Parameter(bias.reshape(g, c_out // g, 1).clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        y = torch.matmul(self.weight, x.reshape(b, self.groups, c // self.groups, h * w)) + self.bias
+        return y.reshape(b, -1, h, w)
+
+
+class FoldedEESP(nn.Module):
+    """An EESP unit whose post-concatenation BN is folded into its branches (see the module docstring)."""
+
+    def __init__(self, unit: EESP) -> None:
+        super().__init__()
+        self.reduce, self.expand, self.act, self.hff = unit.reduce, unit.expand, unit.act, unit.hff
+        self.fuse_act = unit.fuse.act
+        bn = unit.fuse.bn
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        shift = bn.bias - bn.running_mean * scale
+        k = len(unit.branches)
+        n = unit.branches[0].out_channels
+        a, b = scale.reshape(k, n), shift.reshape(k, n)
+        self.fuse_bn: nn.Module | None = None
+        self.register_buffer("ratios", None)
+        if self.hff and k > 1 and bool((a[:-1].abs() < _MIN_SCALE).any()):
+            self.branches, self.fuse_bn = unit.branches, bn  # unsafe to fold: keep the BN
+            return
+        ratios = a[1:] / a[:-1] if self.hff else torch.zeros(k - 1, n)
+        folded = nn.ModuleList()
+        for i, branch in enumerate(unit.branches):
+            conv = _with_bias(branch)
+            conv.weight.mul_(a[i].reshape(-1, 1, 1, 1))
+            conv.bias.copy_(b[i] - (ratios[i - 1] * b[i - 1] if self.hff and i > 0 else 0))
+            folded.append(conv)
+        self.branches = folded
+        if self.hff:
+            self.ratios = ratios.reshape(k - 1, 1, n, 1, 1).clone()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        reduced = self.reduce(x)
+        outputs = [self.branches[0](reduced)]
+        for i, branch in enumerate(self.branches[1:]):
+            out = branch(reduced)
+            if self.ratios is not None:
+                out = torch.addcmul(out, self.ratios[i], outputs[-1])
+            elif self.hff:
+                out = out + outputs[-1]
+            outputs.append(out)
+        y = torch.cat(outputs, 1)
+        if self.fuse_bn is not None:
+            y = self.fuse_bn(y)
+        y = self.expand(self.fuse_act(y))
+        if self.act is None:
+            return y
+        return self.act(y + x)
+
+
+def _mean_pool_conv(channels: int) -> nn.Conv2d:
+    """AvgPool2d(3, stride=2, padding=1) on `channels` channels as a depth-wise conv."""
+    conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1, groups=channels, bias=False)
+    conv.weight.fill_(1 / 9)
+    return conv
+
+
+def _with_bias(conv: nn.Conv2d) -> nn.Conv2d:
+    fused = nn.Conv2d(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        groups=conv.groups,
+        bias=True,
+    )
+    fused.weight.copy_(conv.weight)
+    fused.bias.copy_(conv.bias if conv.bias is not None else torch.zeros(conv.out_channels))
+    return fused
+
+
+def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    fused = _with_bias(conv)
+    fused.weight.mul_(scale.reshape(-1, 1, 1, 1))
+    fused.bias.copy_((fused.bias - bn.running_mean) * scale + bn.bias)
+    return fused
+
+
+def _is_pointwise(m: nn.Module) -> bool:
+    return (
+        isinstance(m, nn.Conv2d)
+        and m.kernel_size == (1, 1)
+        and m.stride == (1, 1)
+        and m.padding == (0, 0)
+        and m.dilation == (1, 1)
+    )
+
+
+def _replace(root: nn.Module, match: Callable[[nn.Module], bool], make: Callable[[nn.Module], nn.Module]) -> None:
+    """Replace every sub-module that matches (outermost first) by `make(module)`."""
+    for name, child in list(root.named_children()):
+        if match(child):
+            setattr(root, name, make(child))
+        else:
+            _replace(child, match, make)

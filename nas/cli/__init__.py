@@ -9,20 +9,26 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from search_spaces.errors import EspnasError
 
-# Subcommand modules, in the order their commands appear in `espnas --help`.
-COMMAND_MODULES = (
-    "nas.cli.counting",  # presets, count
-    "nas.cli.profile",  # profile
-    "nas.cli.train",  # train
-    "nas.cli.search",  # search
-    "nas.cli.runs",  # runs, pareto, compare, select
-    "nas.cli.export",  # export
-)
+# Each command's module, in the order the commands appear in `espnas --help`. Only the module of the command
+# being run is imported, so that `espnas pareto` does not wait for torch and `espnas count` not for Ray.
+COMMANDS = {
+    "presets": "nas.cli.counting",
+    "count": "nas.cli.counting",
+    "profile": "nas.cli.profile",
+    "train": "nas.cli.train",
+    "search": "nas.cli.search",
+    "runs": "nas.cli.runs",
+    "pareto": "nas.cli.runs",
+    "compare": "nas.cli.runs",
+    "select": "nas.cli.runs",
+    "export": "nas.cli.export",
+}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -32,26 +38,23 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for one command's module, or for all of them (for `--help` and unknown commands)."""
     parser = OneLineParser(
         prog="espnas",
         description="Generate, count, profile, search, compare and export EESP (ESPNetv2) networks.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:  # a subcommand still being written
-            if err.name != name:
-                raise
-            continue
-        module.register(sub)
+    modules = [COMMANDS[command]] if command in COMMANDS else dict.fromkeys(COMMANDS.values())
+    for name in modules:
+        importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     try:
         status = args.run(args)
@@ -61,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"espnas {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `espnas ... | head`: the reader has gone; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return int(status or 0)
 
 

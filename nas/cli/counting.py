@@ -9,7 +9,6 @@ from rich.table import Table
 
 from nas.cli._console import console
 from profilers.counting import count, preset_rows
-from profilers.crosscheck import cross_check
 from search_spaces.errors import ConfigError
 
 
@@ -79,6 +78,8 @@ def run_count(args: argparse.Namespace) -> None:
     counts = count(cfg, args.input_size)
     result = counts.to_dict(by_layer=args.by_layer)
     if args.cross_check:
+        from profilers.crosscheck import cross_check  # builds models: torch
+
         result["cross_check"] = cross_check(counts.config)
     if args.json:
         print(json.dumps(result, indent=2))

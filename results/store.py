@@ -50,6 +50,7 @@ STRING_COLUMNS = (
     "ended_at",
 )
 INT_COLUMNS = ("number", "params", "macs")
+COUNT_UNITS = {"params": "count", "macs": "MACs"}  # record columns that may also serve as objectives
 FLOAT_COLUMNS = ("duration_s",)
 RECORD_COLUMNS = (
     "trial_id",
@@ -193,16 +194,21 @@ def _validate_metadata(meta: Mapping[str, Any], where: str) -> dict[str, Any]:
             raise RunError(
                 f"{where}: objective {obj['name']!r} has direction {obj['direction']!r}; valid: 'max', 'min'"
             )
-        if obj["name"] not in metrics:
+        if obj["name"] not in metrics and obj["name"] not in COUNT_UNITS:
             raise RunError(
                 f"{where}: objective {obj['name']!r} is not in 'metrics' ({', '.join(metrics) or 'none'}); "
-                "every objective must be a measured metric"
+                "every objective must be a measured metric, or params or macs"
             )
         names.append(obj["name"])
     if len(set(names)) != len(names):
         raise RunError(f"{where}: objectives repeat a name: {names}")
     out["objectives"] = [
-        {"name": o["name"], "direction": o["direction"], "unit": o.get("unit", metrics[o["name"]])} for o in objectives
+        {
+            "name": o["name"],
+            "direction": o["direction"],
+            "unit": o.get("unit", metrics.get(o["name"], COUNT_UNITS.get(o["name"], ""))),
+        }
+        for o in objectives
     ]
     out["metrics"] = {str(k): str(v) for k, v in metrics.items()}
     return out

@@ -59,9 +59,11 @@ class Pointwise(nn.Module):
         self.bias = nn.Parameter(bias.reshape(g, c_out // g, 1).clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        y = torch.matmul(self.weight, x.reshape(b, self.groups, c // self.groups, h * w)) + self.bias
-        return y.reshape(b, -1, h, w)
+        # (B, C, H, W) -> (B, g, C/g, HW) -> matmul -> (B, C_out, H, W); the batch size is never read, so a
+        # traced or exported graph keeps a dynamic batch axis.
+        h, w = x.shape[-2:]
+        y = torch.matmul(self.weight, x.unflatten(1, (self.groups, -1)).flatten(3)) + self.bias
+        return y.flatten(1, 2).unflatten(2, (h, w))
 
 
 class FoldedEESP(nn.Module):

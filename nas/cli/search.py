@@ -1,0 +1,158 @@
+"""`espnas search`: run (or resume) a hardware-aware search; prints the front and the run directory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from search_spaces.errors import EspnasError
+
+# The embedded default (no arguments): digits, the paper's space, a trial count that finishes in about
+# five minutes on a 2-core machine (see benchmarks/README.search.md for the measured time).
+DEFAULT_TRIALS = 16
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "search",
+        help="search the EESP family for the Pareto-best variants in a FLOP band (Ray Tune + Optuna)",
+        description="Search EESP variants in a FLOP band for accuracy, latency and energy. With no arguments: "
+        "the digits data, the paper's space, a run that takes about five minutes on a laptop.",
+    )
+    p.add_argument("space", nargs="?", metavar="SPACE_FILE", help="search-space TOML (default: the paper's space)")
+    p.add_argument("--trials", type=int, help=f"trials to train and measure (default {DEFAULT_TRIALS})")
+    p.add_argument("--flops", default="28M:284M", help="conv-MAC band at 224x224, 1000 classes (default 28M:284M)")
+    p.add_argument(
+        "--objectives",
+        help="comma-separated: accuracy, latency, energy, peak_memory, params, macs "
+        "(default: accuracy,latency and energy where a power source exists)",
+    )
+    p.add_argument("--data", default="digits", help="proxy data: digits, an image folder or a CIFAR directory")
+    p.add_argument("--image-size", type=int, default=32, help="proxy training resolution (default 32)")
+    p.add_argument("--proxy-epochs", type=int, default=2, help="proxy training epochs per trial (default 2)")
+    p.add_argument("--proxy-max-steps", type=int, help="cap on proxy optimiser steps per trial")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (training and local measurement)")
+    p.add_argument("--targets", help="comma-separated Ray custom resources / accelerator types to measure on")
+    p.add_argument("--target-objective", default="worst", help="'worst' over targets or one target's name")
+    p.add_argument("--address", help="join this Ray cluster (started with 'ray start --head')")
+    p.add_argument("--run-dir", help="run directory (default runs/search-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the search in --run-dir (or the latest run)")
+    p.add_argument("--seed", type=int, default=0, help="sampler and training seed (default 0)")
+    p.add_argument("--sampler", default="tpe", help="tpe (default), nsga2, random, or an Optuna sampler class")
+    p.add_argument("--storage", help="Optuna RDB URL (default sqlite in the run directory)")
+    p.add_argument("--concurrency", type=int, help="parallel trials (default: 1 when measuring on this CPU)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="Ray CPUs per trial (default 1)")
+    p.add_argument("--gpus-per-trial", type=float, help="Ray GPUs per trial (default 1 on cuda)")
+    p.add_argument("--retries", type=int, default=1, help="re-attempts of a failing trial (default 1)")
+    p.add_argument("--early-stop", choices=("none", "asha", "median"), default="none", help="stop hopeless trials")
+    p.add_argument("--latency-budget", type=float, default=1.0, help="seconds per latency measurement")
+    p.add_argument("--measure-threads", type=int, default=1, help="CPU threads for CPU measurements (default 1)")
+    p.add_argument("--name", help="run name (default: the directory name)")
+    p.add_argument("--no-progress", action="store_true", help="no live table")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    p.set_defaults(run=cmd_search)
+
+
+def settings_from_args(args: argparse.Namespace) -> Any:
+    """The library settings for parsed arguments (shared with tests)."""
+    from nas.search import DEFAULT_BAND, SearchSettings, parse_band
+
+    flops = parse_band(args.flops) if args.flops else DEFAULT_BAND
+    objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip()) if args.objectives else None
+    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip()) if args.targets else ()
+    return SearchSettings(
+        space=args.space,
+        trials=args.trials if args.trials is not None else DEFAULT_TRIALS,
+        flops=flops,
+        objectives=objectives,
+        sampler=args.sampler,
+        seed=args.seed,
+        data=args.data,
+        image_size=args.image_size,
+        proxy_epochs=args.proxy_epochs,
+        proxy_max_steps=args.proxy_max_steps,
+        device=args.device,
+        latency_budget_s=args.latency_budget,
+        measure_threads=args.measure_threads,
+        retries=args.retries,
+        early_stop=args.early_stop,
+        targets=targets,
+        target_objective=args.target_objective,
+        address=args.address,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
+        concurrency=args.concurrency,
+        run_dir=args.run_dir,
+        storage=args.storage,
+        resume=args.resume,
+        name=args.name,
+        progress=not args.no_progress and not args.json,
+    )
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from nas.cli._console import console
+    from nas.search import band_text, run_search
+
+    settings = settings_from_args(args)
+    out = console()
+    if not args.json:
+        what = "resuming" if settings.resume else "searching"
+        out.print(f"espnas search: {what}; FLOP band {band_text(settings.flops)}")
+    outcome = run_search(settings)
+    if args.json:
+        front = outcome.front.to_dict(orient="records") if len(outcome.front) else []
+        print(
+            json.dumps(
+                {
+                    "run_dir": str(outcome.run_dir),
+                    "objectives": outcome.objectives,
+                    "counts": outcome.counts,
+                    "hypervolume": outcome.hypervolume,
+                    "notes": outcome.notes,
+                    "elapsed_s": outcome.elapsed_s,
+                    "ray_startup_s": outcome.ray_startup_s,
+                    "front": front,
+                },
+                default=str,
+            )
+        )
+        return 0
+    for note in outcome.notes:
+        out.print(f"note: {note}")
+    out.print(front_table(outcome))
+    c = outcome.counts
+    out.print(
+        f"{c.get('complete', 0)} complete, {c.get('failed', 0)} failed, {c.get('pruned', 0)} pruned, "
+        f"{c.get('infeasible', 0)} infeasible (outside the band, not trained) in {outcome.elapsed_s:.0f}s "
+        f"(Ray start-up {outcome.ray_startup_s:.1f}s)"
+    )
+    out.print(f"run directory: {outcome.run_dir}  (espnas pareto {outcome.run_dir})")
+    return 0
+
+
+def front_table(outcome: Any) -> Any:
+    """The front as a rich table: objectives first, then MACs, params and the architecture id."""
+    from rich.table import Table
+
+    from nas.search import fmt_count
+
+    hv = "-" if outcome.hypervolume is None else f"{outcome.hypervolume:.4g}"
+    table = Table(title=f"Pareto front ({len(outcome.front)} trials, hypervolume {hv})", header_style="bold")
+    names = [o["name"] for o in outcome.objectives]
+    for col in ("trial", *[f"{o['name']} ({o['unit']})" for o in outcome.objectives], "conv MACs", "params", "arch"):
+        table.add_column(col, justify="left" if col in ("trial", "arch") else "right")
+    for _, row in outcome.front.iterrows():
+        cells = [str(row["trial_id"])]
+        for name in names:
+            value = row.get(name)
+            cells.append("-" if value is None else (fmt_count(value) if name in ("params", "macs") else f"{value:.4g}"))
+        cells += [fmt_count(row["macs"]), fmt_count(row["params"]), str(row["arch_id"])]
+        table.add_row(*cells)
+    if not len(outcome.front):
+        table.caption = "no complete trial: nothing on the front"
+    return table
+
+
+__all__ = ["DEFAULT_TRIALS", "EspnasError", "register"]

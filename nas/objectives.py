@@ -1,0 +1,148 @@
+"""The objectives a search can optimise, by name, and the rule that picks the defaults.
+
+Each objective is a metric column of the run (`accuracy`, `latency_ms`, ...) with a direction and a unit, and
+says where its value comes from: the proxy training ("train"), a measurement on a target device ("measure"),
+or the config alone ("analytic": params and MACs under the paper's 224x224 / 1000-class convention).
+Defaults: accuracy and latency, plus energy where the device has a power source; otherwise energy is dropped
+and the reason is given, so a run never silently optimises less than the user expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from search_spaces.errors import EspnasError
+
+
+class ObjectiveError(EspnasError, ValueError):
+    """An unknown or unavailable objective name."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One optimisable quantity: `metric` is its record column, `direction` "max" or "min"."""
+
+    name: str
+    metric: str
+    direction: str
+    unit: str
+    source: str  # "train" | "measure" | "analytic"
+    per_target: bool = False
+    # Told to the sampler for trials outside the FLOP band; never stored as a measurement. Constraint
+    # dominance ranks such trials below every feasible one, so only its finiteness matters.
+    infeasible_value: float = 0.0
+
+    @property
+    def optuna_direction(self) -> str:
+        return "maximize" if self.direction == "max" else "minimize"
+
+    @property
+    def tune_mode(self) -> str:
+        return self.direction
+
+    def to_dict(self) -> dict[str, str]:
+        """The run.json form: {name, direction, unit} with name = the metric column."""
+        return {"name": self.metric, "direction": self.direction, "unit": self.unit}
+
+
+_WORST = 1e12
+REGISTRY: dict[str, Objective] = {
+    o.name: o
+    for o in (
+        Objective("accuracy", "accuracy", "max", "fraction", "train", infeasible_value=0.0),
+        Objective("latency", "latency_ms", "min", "ms", "measure", per_target=True, infeasible_value=_WORST),
+        Objective("energy", "energy_mj", "min", "mJ/image", "measure", per_target=True, infeasible_value=_WORST),
+        Objective("peak_memory", "peak_memory_mb", "min", "MB", "measure", per_target=True, infeasible_value=_WORST),
+        Objective("params", "params", "min", "count", "analytic", infeasible_value=_WORST),
+        Objective("macs", "macs", "min", "MACs", "analytic", infeasible_value=_WORST),
+    )
+}
+ALIASES = {o.metric: o.name for o in REGISTRY.values()} | {"memory": "peak_memory", "flops": "macs"}
+DEFAULT_OBJECTIVES = ("accuracy", "latency", "energy")
+
+
+def get_objective(name: str) -> Objective:
+    """Look an objective up by name or metric column (`latency` or `latency_ms`)."""
+    key = ALIASES.get(name.strip(), name.strip())
+    if key not in REGISTRY:
+        raise ObjectiveError(f"unknown objective {name!r}; valid: {', '.join(REGISTRY)}")
+    return REGISTRY[key]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The objectives a run optimises, and notes on defaults that were dropped (with why)."""
+
+    objectives: tuple[Objective, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(o.name for o in self.objectives)
+
+    @property
+    def metrics(self) -> list[str]:
+        return [o.metric for o in self.objectives]
+
+    @property
+    def modes(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+    def needs(self, source: str) -> bool:
+        return any(o.source == source for o in self.objectives)
+
+    def has(self, name: str) -> bool:
+        return name in self.names
+
+
+def energy_availability(device: str) -> tuple[bool, str]:
+    """Whether energy per image can be measured on `device`, and why not (never raises)."""
+    try:
+        from profilers.energy import power_available
+    except ImportError as err:  # the energy profiler is an optional piece of the profilers package
+        return False, f"no energy profiler ({err})"
+    try:
+        result = power_available(device)
+    except Exception as err:  # a probe that fails is the same as no power source, with its reason
+        return False, f"power probe failed: {err}"
+    ok = bool(getattr(result, "ok", result))
+    return ok, str(getattr(result, "reason", "") or "")
+
+
+def select_objectives(
+    names: Sequence[str] | str | None,
+    device: str = "cpu",
+    *,
+    power_check: Callable[[str], tuple[bool, str]] = energy_availability,
+) -> Selection:
+    """Resolve objective names (comma-separated string or list; None = defaults) for `device`.
+
+    Energy is dropped from the defaults, with a note, where no power source exists; asked for explicitly
+    there, it is an error (the user would otherwise get a front without the axis they wanted).
+    """
+    explicit = names is not None
+    if names is None:
+        names = DEFAULT_OBJECTIVES
+    if isinstance(names, str):
+        names = [n for n in names.split(",") if n.strip()]
+    if not names:
+        raise ObjectiveError(f"no objectives given; valid: a comma-separated list of {', '.join(REGISTRY)}")
+    chosen: list[Objective] = []
+    for name in names:
+        obj = get_objective(name)
+        if obj in chosen:
+            raise ObjectiveError(f"objective {obj.name!r} is given twice")
+        chosen.append(obj)
+    notes: list[str] = []
+    if any(o.name == "energy" for o in chosen):
+        ok, reason = power_check(device)
+        if not ok:
+            if explicit:
+                raise ObjectiveError(
+                    f"objective 'energy' needs a power source on {device}, and there is none ({reason}); "
+                    "leave energy out of --objectives"
+                )
+            chosen = [o for o in chosen if o.name != "energy"]
+            notes.append(f"energy dropped from the objectives: no power source on {device} ({reason})")
+    return Selection(tuple(chosen), tuple(notes))

@@ -146,3 +146,9 @@ def select_objectives(
             chosen = [o for o in chosen if o.name != "energy"]
             notes.append(f"energy dropped from the objectives: no power source on {device} ({reason})")
     return Selection(tuple(chosen), tuple(notes))
+
+
+def metric_name(base: str, target: str) -> str:
+    """Per-target column, e.g. latency_ms_a10g (lower case, only [a-z0-9_])."""
+    safe = "".join(ch if ch.isalnum() else "_" for ch in target.lower()).strip("_")
+    return f"{base}_{safe}"

@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import math
 import random
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 from search_spaces import EESPConfig
 from search_spaces.errors import ConfigError, EspnasError

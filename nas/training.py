@@ -11,13 +11,10 @@ of (epoch, step).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import random
-import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,7 @@ from torch import nn
 from nas.data import DataSource, epoch_seed, load_data
 from nas.schedule import CosineSchedule, CyclicSchedule, PolySchedule, Schedule, schedule_from_dict
 from profilers.counting import count
+from results.files import atomic_path, write_json_atomic, write_text_atomic
 from search_spaces import EESPConfig, build, resolve
 from search_spaces.errors import EspnasError
 
@@ -192,25 +190,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 def _tuplify(value: Any) -> Any:
     return tuple(_tuplify(v) for v in value) if isinstance(value, (list, tuple)) else value
-
-
-def atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> None:
-    """Write a file through `write(fh)` into a temporary file beside it, fsync, then os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
 
 
 class Trainer:
@@ -426,7 +405,9 @@ class Trainer:
 def save_checkpoint(path: Path, trainer: Trainer, config: EESPConfig, settings: dict[str, Any]) -> None:
     """Write the trainer's state, the config JSON and the run settings to `path` atomically."""
     payload = {"format": CHECKPOINT_FORMAT, "config": config.to_json(), "settings": settings, **trainer.state_dict()}
-    atomic_write_bytes(path, lambda fh: torch.save(payload, fh))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(payload, handle)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -525,13 +506,14 @@ def train(
     if payload is not None:
         trainer.load_state_dict(payload)
     elif path is not None:
-        atomic_write_text(path.parent / "config.json", cfg.to_json(indent=2) + "\n")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path.parent / "config.json", cfg.to_json(indent=2) + "\n")
         save_checkpoint(path, trainer, cfg, settings)
     while trainer.epoch < epochs:
         trainer.run_epoch()
         if path is not None:
             save_checkpoint(path, trainer, cfg, settings)
-            atomic_write_text(path.parent / "history.json", json.dumps(trainer.history, indent=2) + "\n")
+            write_json_atomic(path.parent / "history.json", trainer.history)
     trainer.model.eval()
     last = trainer.history[-1] if trainer.history else trainer.evaluate()
     return TrainResult(

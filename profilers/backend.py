@@ -6,7 +6,8 @@ RAPL, ...). The contract, which tests/profilers/test_backend_contract.py checks 
 - `name` is a short unique string; `kind` is "latency", "energy" or "memory"; `devices` says which device
   types ("cpu", "cuda") it serves.
 - `is_available(device)` never raises: it returns `Availability(ok, reason)`, where `reason` says why not
-  (or what it will use) in a few words. It is cheap enough to call before every measurement.
+  (or what it will use) in a few words. It is cheap enough to call before every measurement. Subclasses
+  implement `_probe(device)`, which is asked only about device types the backend serves.
 - `measure(model_or_spec, input_shape, device, **options)` returns a result object with `to_dict()`, or
   raises `BackendUnavailable` (an `EspnasError`, one line, with the reason) when the backend is unavailable,
   so that a search can skip it instead of dying deep inside a trial.
@@ -15,7 +16,7 @@ RAPL, ...). The contract, which tests/profilers/test_backend_contract.py checks 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -59,26 +60,65 @@ def device_type(device: str) -> str:
     return kind
 
 
+def cuda_index(device: str) -> int:
+    """The GPU index of 'cuda:N' (0 for plain 'cuda')."""
+    return int(str(device).split(":", 1)[1]) if ":" in str(device) else 0
+
+
+def cuda_availability(device: str) -> Availability:
+    """Whether torch can run on CUDA device `device`; the reason names the GPU or says what is missing."""
+    import torch  # late: the interface itself needs no torch
+
+    if not torch.cuda.is_available():
+        build = torch.version.cuda or "none (CPU-only build)"
+        return Availability(False, f"torch.cuda.is_available() is False (torch CUDA build: {build})")
+    index = cuda_index(device)
+    if index >= torch.cuda.device_count():
+        return Availability(False, f"no {device}: {torch.cuda.device_count()} CUDA device(s) visible")
+    return Availability(True, torch.cuda.get_device_name(index))
+
+
 class Backend(ABC):
-    """One way of measuring one quantity. Subclasses set `name`, `kind`, `devices` and implement both methods."""
+    """One way of measuring one quantity. Subclasses set `name`, `kind`, `devices`, `_probe` and `_measure`."""
 
     name: ClassVar[str]
     kind: ClassVar[str]
     devices: ClassVar[tuple[str, ...]]
+    #: What `require` (and so `measure`) raises where unavailable.
+    unavailable_error: ClassVar[type[BackendUnavailable]] = BackendUnavailable
 
-    @abstractmethod
     def is_available(self, device: str = "cpu") -> Availability:
-        """Whether `measure` can run on `device`, with a reason; never raises."""
+        """Whether `measure` can run on `device`, with a reason; never raises (a broken driver is a reason)."""
+        serves = self.serves(device)
+        if not serves:
+            return serves
+        try:
+            return self._probe(device)
+        except Exception as err:
+            return Availability(False, f"{type(err).__name__}: {err}")
 
     @abstractmethod
-    def measure(self, model_or_spec: Any, input_shape: tuple[int, ...], device: str = "cpu", **options: Any):
-        """Measure and return a result with `to_dict()`; `BackendUnavailable` where unavailable."""
+    def _probe(self, device: str) -> Availability:
+        """Availability on `device`, whose type this backend serves; may raise (`is_available` catches)."""
+
+    def measure(
+        self, model_or_spec: Any, input_shape: Sequence[int] | None, device: str | None = None, **options: Any
+    ) -> Any:
+        """Measure on `device` (default: the first type served) and return a result with `to_dict()`;
+        `BackendUnavailable` where unavailable."""
+        device = device or self.devices[0]
+        self.require(device)
+        return self._measure(model_or_spec, input_shape, device, **options)
+
+    @abstractmethod
+    def _measure(self, model_or_spec: Any, input_shape: Sequence[int] | None, device: str, **options: Any) -> Any:
+        """The measurement itself, on a device already checked to be available."""
 
     def require(self, device: str) -> None:
-        """Raise `BackendUnavailable` (one line) unless available on `device`."""
+        """Raise `unavailable_error` (one line) unless available on `device`."""
         avail = self.is_available(device)
         if not avail.ok:
-            raise BackendUnavailable(f"backend {self.name!r} on {device}: unavailable: {avail.reason}")
+            raise self.unavailable_error(f"backend {self.name!r} on {device}: unavailable: {avail.reason}")
 
     def serves(self, device: str) -> Availability:
         """Whether `device`'s type is one this backend serves (a helper for `is_available`)."""

@@ -15,8 +15,8 @@ import numpy as np
 
 from profilers.backend import device_type
 from profilers.fingerprint import fingerprint
-from profilers.latency import LATENCY_BACKENDS, WARMUP_SHARE, LatencyResult, LatencySession, thread_scope
-from profilers.models import prepare
+from profilers.latency import LATENCY_BACKENDS, WARMUP_SHARE, LatencyResult, LatencySession
+from profilers.models import prepare, thread_scope
 from search_spaces.errors import EspnasError
 
 

@@ -19,14 +19,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 
 from profilers.backend import Availability, Backend, BackendUnavailable, PowerUnavailable, device_type
 from profilers.fingerprint import fingerprint
-from profilers.latency import LatencySession, thread_scope
-from profilers.models import prepare
+from profilers.latency import LatencySession
+from profilers.models import PrepareOptions, prepared_with_threads
 from profilers.power_sources import (
     ENERGY_COUNTER,
     EnergyCounter,
@@ -84,26 +84,37 @@ def energy_per_image(busy: Window, idle_power_w: float) -> tuple[float, float]:
 Activity = Callable[[], int]  # runs a bit of work (or waits); returns the images it processed
 
 
+@dataclass
+class _Tally:
+    """Runs an activity and counts what it did: images, and iterations that processed any."""
+
+    activity: Activity
+    images: int = 0
+    iterations: int = 0
+
+    def __call__(self) -> None:
+        done = self.activity()
+        self.images += done
+        self.iterations += 1 if done else 0
+
+
 def _await_change(
-    source: EnergyCounter, activity: Activity, clock: Callable[[], float], timeout_s: float
-) -> tuple[Any, float, int, int, bool]:
+    source: EnergyCounter, tally: _Tally, clock: Callable[[], float], timeout_s: float
+) -> tuple[Any, float, bool]:
     """Keep the activity going until the counter's reading changes.
 
-    Returns (reading, time, images, iterations, changed); `changed` is False if the timeout came first.
+    Returns (reading, time, changed); `changed` is False if the timeout came first.
     """
     first = source.read()
     t0 = clock()
-    images = iterations = 0
     while True:
-        done = activity()
-        images += done
-        iterations += 1 if done else 0
+        tally()
         now_reading = source.read()
         now = clock()
         if now_reading != first:
-            return now_reading, now, images, iterations, True
+            return now_reading, now, True
         if now - t0 >= timeout_s:
-            return now_reading, now, images, iterations, False
+            return now_reading, now, False
 
 
 def counter_window(
@@ -116,22 +127,18 @@ def counter_window(
 ) -> Window:
     """Energy over a window of at least `duration_s` that starts and ends on counter refreshes."""
     timeout = max(1.0, 5 * source.update_interval_s)
-    start, t0, _, _, aligned_start = _await_change(source, activity, clock, timeout)
-    images = iterations = 0
+    start, t0, aligned_start = _await_change(source, _Tally(activity), clock, timeout)
+    tally = _Tally(activity)  # what ran before the opening refresh is outside the window
     while clock() - t0 < duration_s:
-        done = activity()
-        images += done
-        iterations += 1 if done else 0
+        tally()
     # Images run while waiting for the closing refresh are inside the window, so they count.
-    end, t1, tail_images, tail_iterations, aligned_end = _await_change(source, activity, clock, timeout)
-    images += tail_images
-    iterations += tail_iterations
+    end, t1, aligned_end = _await_change(source, tally, clock, timeout)
     return Window(
         kind=kind,
         duration_s=t1 - t0,
         energy_mj=source.delta_mj(start, end),
-        iterations=iterations,
-        images=images,
+        iterations=tally.iterations,
+        images=tally.images,
         aligned=aligned_start and aligned_end,
     )
 
@@ -148,11 +155,9 @@ def sampling_window(
     """Energy over `duration_s` by sampling instantaneous power between units of activity and integrating."""
     times, watts = [clock()], [source.power_w()]
     t0 = times[0]
-    images = iterations = 0
+    tally = _Tally(activity)
     while times[-1] - t0 < duration_s:
-        done = activity()
-        images += done
-        iterations += 1 if done else 0
+        tally()
         now = clock()
         if now - times[-1] >= interval_s or now - t0 >= duration_s:
             times.append(now)
@@ -161,8 +166,8 @@ def sampling_window(
         kind=kind,
         duration_s=times[-1] - t0,
         energy_mj=integrate_power(times, watts) * 1000.0,
-        iterations=iterations,
-        images=images,
+        iterations=tally.iterations,
+        images=tally.images,
         readings=len(times),
         aligned=True,
     )
@@ -233,11 +238,6 @@ def measure_energy(
     source: PowerSource | None = None,
     window_s: float = MIN_WINDOW_S,
     repeats: int = 3,
-    batch_size: int | None = None,
-    dtype: str = "fp32",
-    channels_last: bool = False,
-    deploy: bool = False,
-    compile: bool = False,
     cuda_graph: bool | None = None,
     threads: int | None = None,
     warmup_budget_s: float = 1.0,
@@ -245,13 +245,14 @@ def measure_energy(
     allow_short_window: bool = False,
     clock: Callable[[], float] = time.perf_counter,
     sleep: Callable[[float], None] = time.sleep,
-    seed: int = 0,
+    **options: Unpack[PrepareOptions],
 ) -> EnergyResult:
     """Energy per image and average power of `model_or_spec` on `device`, from the first power source there.
 
     Raises `PowerUnavailable` (one line, with the reasons) where no source exists. `cuda_graph` defaults to
-    on for CUDA (falling back to eager if capture fails). Windows shorter than 2 s are refused unless
-    `allow_short_window` (they would be mostly counter quantisation).
+    on for CUDA (falling back to eager if capture fails) and is ignored elsewhere. Windows shorter than 2 s
+    are refused unless `allow_short_window` (they would be mostly counter quantisation). `options` are
+    `prepare`'s (batch_size, dtype, channels_last, deploy, compile, seed).
     """
     kind = device_type(device)
     if repeats < 1:
@@ -262,21 +263,13 @@ def measure_energy(
         )
     if source is None:
         source = open_power_source(device)
-    use_graph = (kind == "cuda") if cuda_graph is None else cuda_graph
+    use_graph = kind == "cuda" and cuda_graph is not False
     try:
-        with thread_scope(threads) as used_threads:
-            prepared = prepare(
-                model_or_spec,
-                input_shape,
-                device,
-                batch_size=batch_size,
-                dtype=dtype,
-                channels_last=channels_last,
-                deploy=deploy,
-                compile=compile,
-                seed=seed,
-            )
-            session = _session(prepared, use_graph, clock)
+        with prepared_with_threads(model_or_spec, input_shape, device, threads, **options) as (
+            prepared,
+            used_threads,
+        ):
+            session = LatencySession(prepared, cuda_graph=use_graph, eager_if_capture_fails=True, clock=clock)
             with session.active():
                 session.warm_up(warmup_budget_s)
                 pairs, telemetry = _run_windows(session, source, window_s, repeats, sample_interval_s, clock, sleep)
@@ -303,15 +296,6 @@ def measure_energy(
         options=options,
         fingerprint=fingerprint(device, threads=used_threads),
     )
-
-
-def _session(prepared: Any, use_graph: bool, clock: Callable[[], float]) -> LatencySession:
-    if not use_graph:
-        return LatencySession(prepared, clock=clock)
-    try:
-        return LatencySession(prepared, cuda_graph=True, clock=clock)
-    except EspnasError:
-        return LatencySession(prepared, clock=clock)
 
 
 def _run_windows(
@@ -356,29 +340,16 @@ def _run_windows(
 
 
 class _EnergyBackend(Backend):
+    """An energy backend is a power source: `_probe` says whether it is there, `open` opens it."""
+
     kind = "energy"
+    unavailable_error = PowerUnavailable
+    _probe: Callable[[str], Availability]
+    open: Callable[[str], PowerSource]
 
-    def _probe(self, device: str) -> Availability:
-        raise NotImplementedError
-
-    def open(self, device: str) -> PowerSource:
-        raise NotImplementedError
-
-    def is_available(self, device: str = "cpu") -> Availability:
-        serves = self.serves(device)
-        if not serves:
-            return serves
-        try:
-            return self._probe(device)
-        except Exception as err:  # is_available never raises: a broken driver is "unavailable"
-            return Availability(False, f"{type(err).__name__}: {err}")
-
-    def measure(
-        self, model_or_spec: Any, input_shape: Sequence[int] | None, device: str = "cpu", **options: Any
+    def _measure(
+        self, model_or_spec: Any, input_shape: Sequence[int] | None, device: str, **options: Any
     ) -> EnergyResult:
-        avail = self.is_available(device)
-        if not avail:
-            raise PowerUnavailable(f"backend {self.name!r} on {device}: unavailable: {avail.reason}")
         return measure_energy(model_or_spec, input_shape, device, source=self.open(device), **options)
 
 
@@ -387,12 +358,8 @@ class NvmlEnergyBackend(_EnergyBackend):
 
     name = "energy-nvml"
     devices = ("cuda",)
-
-    def _probe(self, device: str) -> Availability:
-        return probe_nvml(device)
-
-    def open(self, device: str) -> PowerSource:
-        return open_nvml(device)
+    _probe = staticmethod(probe_nvml)
+    open = staticmethod(open_nvml)
 
 
 class RaplEnergyBackend(_EnergyBackend):
@@ -400,12 +367,8 @@ class RaplEnergyBackend(_EnergyBackend):
 
     name = "energy-rapl"
     devices = ("cpu",)
-
-    def _probe(self, device: str) -> Availability:
-        return probe_rapl(device)
-
-    def open(self, device: str) -> PowerSource:
-        return open_rapl(device)
+    _probe = staticmethod(probe_rapl)
+    open = staticmethod(open_rapl)
 
 
 class JetsonEnergyBackend(_EnergyBackend):
@@ -413,44 +376,41 @@ class JetsonEnergyBackend(_EnergyBackend):
 
     name = "energy-jetson-ina"
     devices = ("cpu", "cuda")
-
-    def _probe(self, device: str) -> Availability:
-        return probe_jetson(device)
-
-    def open(self, device: str) -> PowerSource:
-        return open_jetson(device)
+    _probe = staticmethod(probe_jetson)
+    open = staticmethod(open_jetson)
 
 
 ENERGY_BACKENDS: tuple[_EnergyBackend, ...] = (NvmlEnergyBackend(), JetsonEnergyBackend(), RaplEnergyBackend())
 
 
-def power_available(device: str) -> Availability:
-    """Whether any power source serves `device`: the first that does, or every backend's reason why not."""
+def _first_source(device: str, use: Callable[[_EnergyBackend, Availability], Any]) -> tuple[Any | None, list[str]]:
+    """`use(backend, availability)` of the first energy backend available on `device` whose `use` does not
+    raise `BackendUnavailable` (None if none), and the reasons the ones before it gave."""
     kind = device_type(device)
     reasons = []
     for backend in ENERGY_BACKENDS:
         if kind not in backend.devices:
             continue
         avail = backend.is_available(device)
-        if avail:
-            return Availability(True, f"{backend.name}: {avail.reason}")
-        reasons.append(f"{backend.name}: {avail.reason}")
-    return Availability(False, f"no power source for {device} ({'; '.join(reasons)})")
+        if not avail:
+            reasons.append(f"{backend.name}: {avail.reason}")
+            continue
+        try:
+            return use(backend, avail), reasons
+        except BackendUnavailable as err:
+            reasons.append(f"{backend.name}: {err}")
+    return None, reasons
+
+
+def power_available(device: str) -> Availability:
+    """Whether any power source serves `device`: the first that does, or every backend's reason why not."""
+    found, reasons = _first_source(device, lambda backend, avail: Availability(True, f"{backend.name}: {avail.reason}"))
+    return found or Availability(False, f"no power source for {device} ({'; '.join(reasons)})")
 
 
 def open_power_source(device: str) -> PowerSource:
     """Open the first available power source for `device`, or raise `PowerUnavailable` with every reason."""
-    kind = device_type(device)
-    reasons = []
-    for backend in ENERGY_BACKENDS:
-        if kind not in backend.devices:
-            continue
-        avail = backend.is_available(device)
-        if avail:
-            try:
-                return backend.open(device)
-            except BackendUnavailable as err:
-                reasons.append(f"{backend.name}: {err}")
-                continue
-        reasons.append(f"{backend.name}: {avail.reason}")
-    raise PowerUnavailable(f"energy needs a power source, and {device} has none ({'; '.join(reasons)})")
+    source, reasons = _first_source(device, lambda backend, _: backend.open(device))
+    if source is None:
+        raise PowerUnavailable(f"energy needs a power source, and {device} has none ({'; '.join(reasons)})")
+    return source

@@ -112,7 +112,7 @@ def fingerprint(device: str = "cpu", *, threads: int | None = None) -> dict[str,
         "cpu_freq_mhz": _cpu_freq_mhz(),
         "host": socket.gethostname(),
         "platform": platform.platform(),
-        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     if kind == "cpu":
         fp["device_name"] = fp["cpu"]

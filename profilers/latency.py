@@ -17,13 +17,14 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import torch
 
-from profilers.backend import Availability, Backend, device_type
+from profilers.backend import Availability, Backend, cuda_availability, device_type
 from profilers.fingerprint import fingerprint
-from profilers.models import Prepared, prepare
+from profilers.models import Prepared, PrepareOptions, prepared_with_threads
+from profilers.models import thread_scope as thread_scope  # re-exported: callers import it from here
 from profilers.stats import StoppingRule, is_stable, summarize
 from search_spaces.errors import EspnasError
 
@@ -67,20 +68,6 @@ class LatencyResult:
 
 
 @contextlib.contextmanager
-def thread_scope(threads: int | None) -> Iterator[int]:
-    """Fix torch's intra-op thread count for the duration (restored after); yields the count in force."""
-    before = torch.get_num_threads()
-    if threads is not None:
-        if threads < 1:
-            raise EspnasError(f"threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
-    try:
-        yield torch.get_num_threads()
-    finally:
-        torch.set_num_threads(before)
-
-
-@contextlib.contextmanager
 def _cudnn_benchmark(enabled: bool) -> Iterator[None]:
     before = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = enabled
@@ -119,12 +106,14 @@ class LatencySession:
         *,
         cuda_graph: bool = False,
         cudnn_benchmark: bool = True,
+        eager_if_capture_fails: bool = False,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.prepared = prepared
         self.device = prepared.device
         self.kind = device_type(self.device)
         self.cuda_graph = cuda_graph
+        self.eager_if_capture_fails = eager_if_capture_fails
         self.cudnn_benchmark = cudnn_benchmark
         self.clock = clock
         self.samples_ms: list[float] = []
@@ -144,6 +133,8 @@ class LatencySession:
         with contextlib.ExitStack() as stack:
             stack.enter_context(torch.inference_mode())
             if self.kind == "cuda":
+                # Events, streams and graph capture use the current device: make it the measured one.
+                stack.enter_context(torch.cuda.device(torch.device(self.device)))
                 stack.enter_context(_cudnn_benchmark(self.cudnn_benchmark))
             yield
 
@@ -169,34 +160,45 @@ class LatencySession:
         self._step()
         return (self.clock() - t0) * 1000.0
 
-    def warm_up(self, budget_s: float, *, window: int = 5, tolerance: float = 0.05, min_iters: int = 3) -> int:
-        """Run until the last two windows agree within `tolerance` or `budget_s` ends; then capture a graph."""
+    def _time_until(self, done: Callable[[list[float], float], bool]) -> list[float]:
+        """Timed forwards until `done(times_ms, elapsed_s)`; at least one."""
         times: list[float] = []
         t0 = self.clock()
         while True:
             times.append(self.time_one())
-            if len(times) >= min_iters and (
-                is_stable(times, window=window, tolerance=tolerance) or self.clock() - t0 >= budget_s
-            ):
-                break
+            if done(times, self.clock() - t0):
+                return times
+
+    def warm_up(self, budget_s: float, *, window: int = 5, tolerance: float = 0.05, min_iters: int = 3) -> int:
+        """Run until the last two windows agree within `tolerance` or `budget_s` ends; then capture a graph.
+
+        With `eager_if_capture_fails`, a graph that cannot be captured leaves the session eager
+        (`cuda_graph` becomes False, and the result says so) instead of raising.
+        """
+        times = self._time_until(
+            lambda ts, elapsed: (
+                len(ts) >= min_iters and (is_stable(ts, window=window, tolerance=tolerance) or elapsed >= budget_s)
+            )
+        )
         self.warmup_iters = len(times)
         if self.cuda_graph:
-            self._step = capture_cuda_graph(self.prepared.forward, self.device)
-            self.time_one()  # first replay uploads the graph
+            try:
+                self._step = capture_cuda_graph(self.prepared.forward, self.device)
+            except RuntimeError:
+                if not self.eager_if_capture_fails:
+                    raise
+                self.cuda_graph = False
+            else:
+                self.time_one()  # first replay uploads the graph
         return self.warmup_iters
 
     def take(self, *, n: int | None = None, seconds: float | None = None) -> list[float]:
         """Take `n` samples, or as many as fit in `seconds` (at least one); kept in `samples_ms`."""
         if n is None and seconds is None:
             raise EspnasError("take() needs n or seconds")
-        new: list[float] = []
-        t0 = self.clock()
-        while True:
-            new.append(self.time_one())
-            if n is not None and len(new) >= n:
-                break
-            if seconds is not None and self.clock() - t0 >= seconds:
-                break
+        new = self._time_until(
+            lambda ts, elapsed: (n is not None and len(ts) >= n) or (seconds is not None and elapsed >= seconds)
+        )
         self.samples_ms.extend(new)
         return new
 
@@ -228,11 +230,6 @@ def measure_latency(
     input_shape: Sequence[int] | None,
     device: str = "cpu",
     *,
-    batch_size: int | None = None,
-    dtype: str = "fp32",
-    channels_last: bool = False,
-    deploy: bool = False,
-    compile: bool = False,
     cuda_graph: bool = False,
     cudnn_benchmark: bool = True,
     threads: int | None = None,
@@ -241,11 +238,12 @@ def measure_latency(
     min_samples: int = 10,
     max_samples: int = 100_000,
     warmup_budget_s: float | None = None,
-    seed: int = 0,
+    **options: Unpack[PrepareOptions],
 ) -> LatencyResult:
     """Median latency (ms per batch) of `model_or_spec` on `device`, with IQR, bootstrap CI and every sample.
 
-    `input_shape` is (C, H, W) or (N, C, H, W), or None for the model config's input size; `batch_size` sets N.
+    `input_shape` is (C, H, W) or (N, C, H, W), or None for the model config's input size; `options` are
+    `prepare`'s (batch_size sets N; dtype, channels_last, deploy, compile, seed).
     `time_budget_s` bounds warm-up plus sampling (model building and torch.compile are not counted); about a
     quarter goes to warm-up unless `warmup_budget_s` says otherwise. Sampling stops earlier once the 95% CI
     of the median is within `target_rel_ci` of it. `threads` fixes torch's CPU thread count (default: the
@@ -260,18 +258,7 @@ def measure_latency(
         max_samples=max_samples,
     )
     warm_s = time_budget_s * WARMUP_SHARE if warmup_budget_s is None else warmup_budget_s
-    with thread_scope(threads) as used_threads:
-        prepared = prepare(
-            model_or_spec,
-            input_shape,
-            device,
-            batch_size=batch_size,
-            dtype=dtype,
-            channels_last=channels_last,
-            deploy=deploy,
-            compile=compile,
-            seed=seed,
-        )
+    with prepared_with_threads(model_or_spec, input_shape, device, threads, **options) as (prepared, used_threads):
         session = LatencySession(prepared, cuda_graph=cuda_graph, cudnn_benchmark=cudnn_benchmark)
         with session.active():
             t0 = time.perf_counter()
@@ -290,18 +277,10 @@ class CpuLatencyBackend(Backend):
     name = "latency-cpu"
     kind = "latency"
     devices = ("cpu",)
+    _measure = staticmethod(measure_latency)
 
-    def is_available(self, device: str = "cpu") -> Availability:
-        serves = self.serves(device)
-        if not serves:
-            return serves
+    def _probe(self, device: str) -> Availability:
         return Availability(True, f"perf_counter, {torch.get_num_threads()} torch threads")
-
-    def measure(
-        self, model_or_spec: Any, input_shape: Sequence[int] | None, device: str = "cpu", **options: Any
-    ) -> LatencyResult:
-        self.require(device)
-        return measure_latency(model_or_spec, input_shape, device, **options)
 
 
 class CudaLatencyBackend(Backend):
@@ -310,24 +289,11 @@ class CudaLatencyBackend(Backend):
     name = "latency-cuda"
     kind = "latency"
     devices = ("cuda",)
+    _measure = staticmethod(measure_latency)
 
-    def is_available(self, device: str = "cuda") -> Availability:
-        serves = self.serves(device)
-        if not serves:
-            return serves
-        if not torch.cuda.is_available():
-            build = torch.version.cuda or "none (CPU-only build)"
-            return Availability(False, f"torch.cuda.is_available() is False (torch CUDA build: {build})")
-        index = int(device.split(":", 1)[1]) if ":" in device else 0
-        if index >= torch.cuda.device_count():
-            return Availability(False, f"no {device}: {torch.cuda.device_count()} CUDA device(s) visible")
-        return Availability(True, f"CUDA events on {torch.cuda.get_device_name(index)}")
-
-    def measure(
-        self, model_or_spec: Any, input_shape: Sequence[int] | None, device: str = "cuda", **options: Any
-    ) -> LatencyResult:
-        self.require(device)
-        return measure_latency(model_or_spec, input_shape, device, **options)
+    def _probe(self, device: str) -> Availability:
+        avail = cuda_availability(device)
+        return Availability(True, f"CUDA events on {avail.reason}") if avail else avail
 
 
 LATENCY_BACKENDS: dict[str, Backend] = {"cpu": CpuLatencyBackend(), "cuda": CudaLatencyBackend()}

@@ -12,14 +12,13 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import torch
 
-from profilers.backend import Availability, Backend, device_type
+from profilers.backend import Availability, Backend, cuda_availability, device_type
 from profilers.fingerprint import fingerprint
-from profilers.latency import thread_scope
-from profilers.models import prepare
+from profilers.models import PrepareOptions, prepared_with_threads
 
 MB = 1024.0 * 1024.0
 _STATUS = Path("/proc/self/status")
@@ -98,30 +97,17 @@ def measure_peak_memory(
     input_shape: Sequence[int] | None,
     device: str = "cpu",
     *,
-    batch_size: int | None = None,
-    dtype: str = "fp32",
-    channels_last: bool = False,
-    deploy: bool = False,
-    compile: bool = False,
     threads: int | None = None,
-    seed: int = 0,
+    **options: Unpack[PrepareOptions],
 ) -> MemoryResult:
-    """Peak memory of one inference forward of a warmed model (the trial forward in `prepare` warms it)."""
+    """Peak memory of one inference forward of a warmed model (the trial forward in `prepare` warms it).
+
+    `options` are `prepare`'s (batch_size, dtype, channels_last, deploy, compile, seed).
+    """
     kind = device_type(device)
     backend = MEMORY_BACKENDS[kind]
     backend.require(device)
-    with thread_scope(threads) as used_threads:
-        prepared = prepare(
-            model_or_spec,
-            input_shape,
-            device,
-            batch_size=batch_size,
-            dtype=dtype,
-            channels_last=channels_last,
-            deploy=deploy,
-            compile=compile,
-            seed=seed,
-        )
+    with prepared_with_threads(model_or_spec, input_shape, device, threads, **options) as (prepared, used_threads):
         weights_mb = sum(t.numel() * t.element_size() for t in prepared.model.state_dict().values()) / MB
         with torch.inference_mode():
             if kind == "cuda":
@@ -158,22 +144,14 @@ class CpuMemoryBackend(Backend):
     name = "memory-cpu-rss"
     kind = "memory"
     devices = ("cpu",)
+    _measure = staticmethod(measure_peak_memory)
 
-    def is_available(self, device: str = "cpu") -> Availability:
-        serves = self.serves(device)
-        if not serves:
-            return serves
+    def _probe(self, device: str) -> Availability:
         try:
             rss_mb()
         except OSError as err:
             return Availability(False, f"cannot read the resident set from {_STATUS}: {err}")
         return Availability(True, "VmHWM via clear_refs" if _CLEAR_REFS.exists() else "VmRSS sampling")
-
-    def measure(
-        self, model_or_spec: Any, input_shape: Sequence[int] | None, device: str = "cpu", **options: Any
-    ) -> MemoryResult:
-        self.require(device)
-        return measure_peak_memory(model_or_spec, input_shape, device, **options)
 
 
 class CudaMemoryBackend(Backend):
@@ -182,20 +160,11 @@ class CudaMemoryBackend(Backend):
     name = "memory-cuda"
     kind = "memory"
     devices = ("cuda",)
+    _measure = staticmethod(measure_peak_memory)
 
-    def is_available(self, device: str = "cuda") -> Availability:
-        serves = self.serves(device)
-        if not serves:
-            return serves
-        if not torch.cuda.is_available():
-            return Availability(False, "torch.cuda.is_available() is False")
-        return Availability(True, "torch.cuda.max_memory_allocated")
-
-    def measure(
-        self, model_or_spec: Any, input_shape: Sequence[int] | None, device: str = "cuda", **options: Any
-    ) -> MemoryResult:
-        self.require(device)
-        return measure_peak_memory(model_or_spec, input_shape, device, **options)
+    def _probe(self, device: str) -> Availability:
+        avail = cuda_availability(device)
+        return Availability(True, "torch.cuda.max_memory_allocated") if avail else avail
 
 
 MEMORY_BACKENDS: dict[str, Backend] = {"cpu": CpuMemoryBackend(), "cuda": CudaMemoryBackend()}

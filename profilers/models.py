@@ -6,10 +6,11 @@ applied here, once, outside any timed region, and recorded in `Prepared.options`
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import torch
 from torch import nn
@@ -28,6 +29,17 @@ TORCHVISION_BASELINES = (
     "shufflenet_v2_x2_0",
     "mobilenet_v2",
 )
+
+
+class PrepareOptions(TypedDict, total=False):
+    """`prepare`'s keyword options, which every measurement takes and passes on unchanged."""
+
+    batch_size: int | None
+    dtype: str
+    channels_last: bool
+    deploy: bool
+    compile: bool
+    seed: int
 
 
 @dataclass
@@ -204,3 +216,30 @@ def _deploy_form(model: nn.Module) -> nn.Module:
     from search_spaces import deploy as make_deploy
 
     return make_deploy(model)
+
+
+@contextlib.contextmanager
+def thread_scope(threads: int | None) -> Iterator[int]:
+    """Fix torch's intra-op thread count for the duration (restored after); yields the count in force."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        if threads < 1:
+            raise EspnasError(f"threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def prepared_with_threads(
+    model_or_spec: Any,
+    input_shape: Sequence[int] | None,
+    device: str,
+    threads: int | None,
+    **options: Unpack[PrepareOptions],
+) -> Iterator[tuple[Prepared, int]]:
+    """`prepare` inside `thread_scope(threads)`: yields the prepared model and the thread count in force."""
+    with thread_scope(threads) as used_threads:
+        yield prepare(model_or_spec, input_shape, device, **options), used_threads

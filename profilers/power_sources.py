@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from profilers.backend import Availability, BackendUnavailable, device_type
+from profilers.backend import Availability, BackendUnavailable, cuda_index, device_type
 from profilers.fingerprint import cuda_uuid, nvml_telemetry
 
 ENERGY_COUNTER = "energy-counter"
@@ -72,6 +72,11 @@ def counter_delta(start: float, end: float, max_range: float | None = None) -> f
     return end + max_range - start
 
 
+def _read_number(path: Path) -> float:
+    """A sysfs attribute holding one number (energy_uj, in_power0_input, ...)."""
+    return float(path.read_text().strip())
+
+
 # ---------------------------------------------------------------- NVML
 
 
@@ -85,7 +90,7 @@ def _nvml_handle(device: str) -> tuple[Any, Any]:
     """(pynvml, handle) for a CUDA device, matched by UUID so CUDA_VISIBLE_DEVICES reordering is harmless."""
     pynvml = _nvml()
     pynvml.nvmlInit()
-    index = int(device.split(":", 1)[1]) if ":" in device else 0
+    index = cuda_index(device)
     uuid = None
     try:
         import torch
@@ -103,8 +108,10 @@ def _nvml_handle(device: str) -> tuple[Any, Any]:
 
 
 class _NvmlMixin:
-    pynvml: Any
-    handle: Any
+    """What both NVML sources share: the library, the device handle, telemetry and shutdown."""
+
+    def __init__(self, pynvml: Any, handle: Any) -> None:
+        self.pynvml, self.handle = pynvml, handle
 
     def telemetry(self) -> dict[str, Any]:
         return nvml_telemetry(self.pynvml, self.handle)
@@ -121,9 +128,6 @@ class NvmlEnergyCounter(_NvmlMixin, EnergyCounter):
     # The counter is refreshed every 20-100 ms depending on the GPU; assume the slow end.
     update_interval_s = 0.1
 
-    def __init__(self, pynvml: Any, handle: Any) -> None:
-        self.pynvml, self.handle = pynvml, handle
-
     def read(self) -> float:
         return float(self.pynvml.nvmlDeviceGetTotalEnergyConsumption(self.handle))
 
@@ -136,9 +140,6 @@ class NvmlPowerSampler(_NvmlMixin, PowerSampler):
 
     name = "nvml"
     update_interval_s = 0.02
-
-    def __init__(self, pynvml: Any, handle: Any) -> None:
-        self.pynvml, self.handle = pynvml, handle
 
     def power_w(self) -> float:
         return self.pynvml.nvmlDeviceGetPowerUsage(self.handle) / 1000.0
@@ -203,7 +204,7 @@ def rapl_domains(root: str | os.PathLike[str] = RAPL_ROOT) -> list[RaplDomain]:
         except OSError:
             name = entry.name
         try:
-            max_range = float((entry / "max_energy_range_uj").read_text().strip())
+            max_range = _read_number(entry / "max_energy_range_uj")
         except (OSError, ValueError):
             max_range = 0.0
         domains.append(RaplDomain(entry, name, max_range))
@@ -220,7 +221,7 @@ class RaplEnergyCounter(EnergyCounter):
         self.domains = list(domains)
 
     def read(self) -> tuple[float, ...]:
-        return tuple(float((d.path / "energy_uj").read_text().strip()) for d in self.domains)
+        return tuple(_read_number(d.path / "energy_uj") for d in self.domains)
 
     def delta_mj(self, start: tuple[float, ...], end: tuple[float, ...]) -> float:
         total_uj = sum(
@@ -276,11 +277,9 @@ class JetsonRail:
 
     def power_w(self) -> float:
         if self.power_path is not None:
-            return float(self.power_path.read_text().strip()) / 1000.0
+            return _read_number(self.power_path) / 1000.0
         assert self.volt_path is not None and self.curr_path is not None
-        mv = float(self.volt_path.read_text().strip())
-        ma = float(self.curr_path.read_text().strip())
-        return mv * ma / 1e6
+        return _read_number(self.volt_path) * _read_number(self.curr_path) / 1e6  # mV * mA
 
 
 def jetson_rails(root: str | os.PathLike[str] = JETSON_ROOT) -> list[JetsonRail]:

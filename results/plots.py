@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from results.compare import DEFAULT_REFERENCE, check_comparable
+from results.files import atomic_path
 from results.pareto import _values, hypervolume, non_dominated, normalise
 from results.store import Objective, Run, RunError
 
@@ -164,15 +165,11 @@ def plot_runs(
         raise RunError(f"cannot write a plot to {str(target)!r}; the file must end in {', '.join(FORMATS)}")
     scene = _Scene(runs, objectives, reference_points, reference_point)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp{suffix}")
-    try:
+    with atomic_path(target, suffix=f".tmp{suffix}") as tmp:  # the writers look at the extension
         if suffix == ".html":
             _plotly(scene, tmp)
         else:
             _matplotlib(scene, tmp, suffix[1:])
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 

@@ -15,7 +15,6 @@ import math
 import os
 import platform
 import re
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from results.files import atomic_path, write_json_atomic
 from search_spaces.errors import EspnasError
 
 SCHEMA = 1
@@ -98,31 +98,7 @@ class Objective:
 
 def now_iso() -> str:
     """The current UTC time as an ISO-8601 string (seconds precision), as stored in runs."""
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp alone gives 0600
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same directory and `os.replace`."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
 
 
 def _default_versions() -> dict[str, str]:
@@ -389,8 +365,7 @@ class RunWriter:
         return writer
 
     def _write_metadata(self) -> None:
-        text = json.dumps(self.metadata, indent=2, sort_keys=False) + "\n"
-        _write_atomic(self.path / RUN_FILE, text.encode())
+        write_json_atomic(self.path / RUN_FILE, self.metadata)
 
     def append(self, records: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> Path | None:
         """Validate and write one record or a list of records as one new batch file; returns its path."""
@@ -403,15 +378,8 @@ class RunWriter:
             self._next_seq += 1
             first = _SAFE_NAME.sub("_", str(batch[0]["trial_id"]))[:80]
             final = self.path / TRIALS_DIR / f"{seq:06d}-{first}.parquet"
-            fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-            os.close(fd)
-            try:
-                pq.write_table(table, tmp, compression="zstd")
-                os.chmod(tmp, _FILE_MODE)
-                os.replace(tmp, final)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            with atomic_path(final) as tmp:
+                pq.write_table(table, str(tmp), compression="zstd")
         return final
 
     def update_metadata(self, **changes: Any) -> None:

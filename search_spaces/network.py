@@ -57,7 +57,7 @@ class EESPNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.head_channels, config.num_classes)
-        self.pool_pyramid_once = False
+        self.fast_inference = False  # set by search_spaces.deploy: pool the pyramid once, channels-last input
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -75,6 +75,8 @@ class EESPNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, self.config.in_channels)
+        if self.fast_inference:
+            x = x.contiguous(memory_format=torch.channels_last)
         image = x
         x = self.stem(x)
         pooled, times = image, 0
@@ -82,7 +84,7 @@ class EESPNet(nn.Module):
             shortcut_image = None
             if self.image_pool is not None and i in self.config.shortcut_stages():
                 # Stage i's output is the image pooled i + 2 times (stem, i down-samplers, this one).
-                if not self.pool_pyramid_once:
+                if not self.fast_inference:
                     pooled, times = image, 0  # as the paper's code: re-pool from full resolution
                 while times < i + 2:
                     pooled, times = self.image_pool(pooled), times + 1

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ from nas.cli._console import console
 from nas.cli.counting import input_size
 from profilers.models import DTYPES
 from profilers.profile import ProfileReport, parse_batch_sizes, profile
+from results.files import write_text_atomic
 from search_spaces.errors import EspnasError
 
 
@@ -93,7 +92,7 @@ def run_profile(args: argparse.Namespace) -> None:
         )
     lines = [json.dumps(r, sort_keys=True) for r in report.records]
     if args.out:
-        _write_atomic(Path(args.out), "\n".join(lines) + "\n")
+        write_text_atomic(Path(args.out), "\n".join(lines) + "\n")
     if args.plot:
         from profilers.figure import plot_profile
 
@@ -102,18 +101,6 @@ def run_profile(args: argparse.Namespace) -> None:
         print("\n".join(lines))
         return
     console().print(_table(report))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.resolve().parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

@@ -6,11 +6,9 @@ import argparse
 import json
 from typing import Any
 
+from nas.band import DEFAULT_BAND, band_text, fmt_count, parse_band
+from nas.search import DEFAULT_TRIALS, SearchSettings, run_search
 from search_spaces.errors import EspnasError
-
-# The embedded default (no arguments): digits, the paper's space, a trial count that finishes in about
-# five minutes on a 2-core machine (see benchmarks/README.search.md for the measured time).
-DEFAULT_TRIALS = 16
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,7 +44,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gpus-per-trial", type=float, help="Ray GPUs per trial (default 1 on cuda)")
     p.add_argument("--retries", type=int, default=1, help="re-attempts of a failing trial (default 1)")
     p.add_argument("--early-stop", choices=("none", "asha", "median"), default="none", help="stop hopeless trials")
-    p.add_argument("--latency-budget", type=float, default=1.0, help="seconds per latency measurement")
+    p.add_argument(
+        "--latency-budget",
+        dest="latency_budget_s",
+        metavar="LATENCY_BUDGET",
+        type=float,
+        default=1.0,
+        help="seconds per latency measurement",
+    )
     p.add_argument("--measure-threads", type=int, default=1, help="CPU threads for CPU measurements (default 1)")
     p.add_argument("--name", help="run name (default: the directory name)")
     p.add_argument("--no-progress", action="store_true", help="no live table")
@@ -54,46 +59,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=cmd_search)
 
 
-def settings_from_args(args: argparse.Namespace) -> Any:
-    """The library settings for parsed arguments (shared with tests)."""
-    from nas.search import DEFAULT_BAND, SearchSettings, parse_band
-
-    flops = parse_band(args.flops) if args.flops else DEFAULT_BAND
-    objectives = tuple(o.strip() for o in args.objectives.split(",") if o.strip()) if args.objectives else None
-    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip()) if args.targets else ()
-    return SearchSettings(
-        space=args.space,
-        trials=args.trials if args.trials is not None else DEFAULT_TRIALS,
-        flops=flops,
-        objectives=objectives,
-        sampler=args.sampler,
-        seed=args.seed,
-        data=args.data,
-        image_size=args.image_size,
-        proxy_epochs=args.proxy_epochs,
-        proxy_max_steps=args.proxy_max_steps,
-        device=args.device,
-        latency_budget_s=args.latency_budget,
-        measure_threads=args.measure_threads,
-        retries=args.retries,
-        early_stop=args.early_stop,
-        targets=targets,
-        target_objective=args.target_objective,
-        address=args.address,
-        cpus_per_trial=args.cpus_per_trial,
-        gpus_per_trial=args.gpus_per_trial,
-        concurrency=args.concurrency,
-        run_dir=args.run_dir,
-        storage=args.storage,
-        resume=args.resume,
-        name=args.name,
+def settings_from_args(args: argparse.Namespace) -> SearchSettings:
+    """The library settings for parsed arguments (shared with tests). Options are named as the settings'
+    fields (`dest`), so they pass through; only the band, the lists and the progress switch are converted."""
+    values = {key: value for key, value in vars(args).items() if value is not None}
+    values.update(
+        flops=parse_band(args.flops) if args.flops else DEFAULT_BAND,
+        objectives=_names(args.objectives),
+        targets=_names(args.targets) or (),
         progress=not args.no_progress and not args.json,
     )
+    return SearchSettings.from_dict(values)
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    """'a, b,' -> ('a', 'b'); None or '' -> None."""
+    return tuple(n.strip() for n in text.split(",") if n.strip()) if text else None
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     from nas.cli._console import console
-    from nas.search import band_text, run_search
 
     settings = settings_from_args(args)
     out = console()
@@ -135,8 +120,6 @@ def cmd_search(args: argparse.Namespace) -> int:
 def front_table(outcome: Any) -> Any:
     """The front as a rich table: objectives first, then MACs, params and the architecture id."""
     from rich.table import Table
-
-    from nas.search import fmt_count
 
     hv = "-" if outcome.hypervolume is None else f"{outcome.hypervolume:.4g}"
     table = Table(title=f"Pareto front ({len(outcome.front)} trials, hypervolume {hv})", header_style="bold")

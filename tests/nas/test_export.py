@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,8 @@ from results.select import select
 from results.store import RunWriter, open_run
 from search_spaces import PRESETS, EESPConfig, deploy
 from search_spaces.errors import ConfigError, EspnasError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = EESPConfig(
     channels=(16, 32, 64, 128, 256), depths=(0, 0, 1, 0), head_channels=64, num_classes=10, input_size=(32, 32)
@@ -61,15 +62,6 @@ def _subset(dataset: InMemoryDataset, n: int) -> InMemoryDataset:
         flip=dataset.flip,
         out_channels=dataset.out_channels,
     )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """One torch thread: on a small shared machine a contended thread pool makes tiny models 10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -480,14 +472,14 @@ def test_default_export_directory(run_dir: Path, tmp_path: Path, monkeypatch: py
 
 
 def test_search_fingerprint_per_target() -> None:
-    from nas.export import _search_fingerprint
+    from nas.export_profile import search_fingerprint
 
     a, b = {"device_name": "A"}, {"device_name": "B"}
-    assert _search_fingerprint({"fingerprint": a}, "") == a  # flat
-    assert _search_fingerprint({"fingerprint": {"local": a}}, "") == a  # the only target
-    assert _search_fingerprint({"fingerprint": {"h100": a, "a10g": b}}, "a10g") == b  # latency_ms_a10g
-    assert _search_fingerprint({"fingerprint": {"h100": a, "a10g": b}}, "") is None  # ambiguous
-    assert _search_fingerprint(None, "") is None
+    assert search_fingerprint({"fingerprint": a}, "") == a  # flat
+    assert search_fingerprint({"fingerprint": {"local": a}}, "") == a  # the only target
+    assert search_fingerprint({"fingerprint": {"h100": a, "a10g": b}}, "a10g") == b  # latency_ms_a10g
+    assert search_fingerprint({"fingerprint": {"h100": a, "a10g": b}}, "") is None  # ambiguous
+    assert search_fingerprint(None, "") is None
 
 
 def test_an_exporter_failure_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

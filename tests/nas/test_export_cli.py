@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import nas
@@ -16,18 +14,11 @@ from nas.cli import main
 from results.store import RunWriter
 from search_spaces import EESPConfig
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = EESPConfig(
     channels=(16, 32, 64, 128, 256), depths=(0, 0, 1, 0), head_channels=64, num_classes=10, input_size=(32, 32)
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """One torch thread: on a small shared machine a contended thread pool makes tiny models 10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,24 +13,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nas
-from nas.export import _save_weights, _write_manifest
+from nas.export_dir import write_manifest
+from nas.formats import save_weights
 from nas.load import CONFIG_FILE, MANIFEST_FILE, WEIGHTS_FILE, ExportDirError, read_manifest
 from search_spaces import EESPConfig, build
 from search_spaces.errors import EspnasError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = EESPConfig(
     channels=(16, 32, 64, 128, 256), depths=(0, 0, 1, 0), head_channels=64, num_classes=10, input_size=(32, 32)
 )
 OTHER = TINY.replace(depths=(0, 1, 1, 0))  # same widths, one more unit: different tensors
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """One torch thread: on a small shared machine a contended thread pool makes tiny models 10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -142,8 +135,8 @@ def test_invalid_config(copy: Path) -> None:
 def test_weights_that_do_not_fit_the_config(copy: Path) -> None:
     """Weights of another network under this config's id (and a matching manifest): a clear message,
     not a shape error from load_state_dict."""
-    _save_weights(copy / WEIGHTS_FILE, build(OTHER), TINY)
-    _write_manifest(copy, TINY, (1, 3, 32, 32), "2026-01-01T00:00:00+00:00")
+    save_weights(copy / WEIGHTS_FILE, build(OTHER), TINY)
+    write_manifest(copy, TINY, (1, 3, 32, 32), "2026-01-01T00:00:00+00:00")
     message = refused(copy, "does not fit", "unexpected")
     assert "size mismatch" not in message
 

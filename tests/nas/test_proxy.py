@@ -13,15 +13,9 @@ from nas.data.memory import InMemoryDataset
 from nas.proxy import ProxyResult, proxy_accuracy, proxy_data
 from search_spaces import EESPConfig
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = EESPConfig(channels=(16, 32, 64, 128, 256), depths=(0, 1, 1, 1), head_channels=64)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_reports_each_epoch_and_is_deterministic():

@@ -10,10 +10,10 @@ import pytest
 
 from nas.cli import main
 from nas.objectives import ObjectiveError, get_objective, select_objectives
+from nas.resume import reconcile
 from nas.search import (
     SearchError,
     SearchSettings,
-    _reconcile,
     check_band,
     make_sampler,
     parse_band,
@@ -196,7 +196,7 @@ def test_reconcile_tells_recorded_trials_and_requeues_interrupted_ones(tmp_path)
         ]
     )
     study = optuna.load_study(study_name="s", storage=url)
-    told, requeued = _reconcile(study, records, sel)
+    told, requeued = reconcile(study, records, sel)
     assert (told, requeued) == (1, 1)
     states = {t.number: t.state for t in study.get_trials()}
     assert states[1] == optuna.trial.TrialState.COMPLETE and study.trials[1].values == [7.0, 2e6]

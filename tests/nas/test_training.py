@@ -26,16 +26,9 @@ from search_spaces import EESPConfig, build
 from search_spaces.errors import EspnasError
 from tests.nas.datafiles import write_cifar, write_folder
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = EESPConfig(channels=(16, 32, 64, 128, 256), depths=(0, 1, 1, 1), head_channels=64, num_classes=10)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The machine is shared: one intra-op thread is both faster under load and reproducible.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def small_digits(n_train: int = 192, n_val: int = 64) -> DataSource:

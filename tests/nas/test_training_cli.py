@@ -15,16 +15,10 @@ import torch
 from nas.cli import main
 from nas.training import CHECKPOINT_NAME, load_checkpoint
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = "eesp:c=16/32/64/128/256,d=0/1/1/1,k=4,gr=4,ge=4,r=13/11/9/7/5,hff=1,sc=1,head=64,cls=10,drop=0.2,in=32x32,ic=3"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_train_then_resume_to_more_epochs(tmp_path, capsys):

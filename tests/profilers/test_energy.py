@@ -264,3 +264,23 @@ def test_nvml_library_missing_is_a_reason(monkeypatch):
     avail = ps.probe_nvml("cuda")
     assert not avail and "Library Not Found" in avail.reason
     assert not ps.probe_nvml("cpu")
+
+
+def test_sysfs_numbers_tolerate_whitespace(tmp_path):
+    path = tmp_path / "energy_uj"
+    path.write_text(" 12345\n")
+    assert ps._read_number(path) == 12345.0
+
+
+def test_power_available_names_the_source_that_opened(monkeypatch):
+    from profilers import energy
+
+    class Fake(energy._EnergyBackend):
+        name = "energy-fake"
+        devices = ("cpu",)
+        _probe = staticmethod(lambda device: ps.Availability(True, "fake rail"))
+        open = staticmethod(lambda device: "opened")
+
+    monkeypatch.setattr(energy, "ENERGY_BACKENDS", (Fake(),))
+    assert power_available("cpu").reason == "energy-fake: fake rail"
+    assert open_power_source("cpu") == "opened"

@@ -121,3 +121,51 @@ def test_eesp_spec_and_its_deploy_form():
     folded = measure_latency("espnetv2-0.5", (3, 64, 64), deploy=True, **FAST)
     assert plain.label == "espnetv2-0.5" and folded.options["deploy"]
     assert plain.median_ms > 0 and folded.median_ms > 0
+
+
+def _cpu_session_posing_as_cuda(tiny, monkeypatch, device="cuda:1", **kwargs):
+    """A CPU session told it runs on `device`, with the CUDA calls it would make recorded instead."""
+    import contextlib
+
+    import profilers.latency as latency
+
+    entered: list[torch.device] = []
+
+    @contextlib.contextmanager
+    def fake_device(dev):
+        entered.append(dev)
+        yield
+
+    monkeypatch.setattr(torch.cuda, "device", fake_device)
+    monkeypatch.setattr(latency, "_cudnn_benchmark", lambda enabled: contextlib.nullcontext())
+    session = LatencySession(prepare(tiny, (3, 8, 8)), **kwargs)
+    session.kind, session.device = "cuda", device
+    session.time_one = lambda: (session._step(), 1.0)[1]  # no CUDA events on CPU
+    return session, entered
+
+
+def test_cuda_session_makes_its_device_current(tiny, monkeypatch):
+    # CUDA events and graph capture use the current device: timing cuda:1 from cuda:0 timed only the launches.
+    session, entered = _cpu_session_posing_as_cuda(tiny, monkeypatch)
+    with session.active():
+        assert entered == [torch.device("cuda:1")]
+
+
+@pytest.mark.parametrize("fallback", [True, False])
+def test_failed_graph_capture_falls_back_to_eager_only_when_asked(tiny, monkeypatch, fallback):
+    import profilers.latency as latency
+
+    def refuse(step, device, warmup_iters=3):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(latency, "capture_cuda_graph", refuse)
+    session, _ = _cpu_session_posing_as_cuda(tiny, monkeypatch, eager_if_capture_fails=fallback)
+    session.cuda_graph = True
+    with session.active():
+        if not fallback:
+            with pytest.raises(RuntimeError, match="capturing"):
+                session.warm_up(0.01)
+            return
+        session.warm_up(0.01)
+        assert not session.cuda_graph and session.backend == "latency-cuda"
+        assert session.take(n=2) == [1.0, 1.0]

@@ -19,7 +19,9 @@ the two can be compared exactly.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from search_spaces.config import EESPConfig, branch_dilations
@@ -43,30 +45,54 @@ class LayerCount(NamedTuple):
 
 @dataclass(frozen=True)
 class Counts:
-    """Counts of one config at one input size. Totals are sums over `layers`."""
+    """Counts of one config at one input size.
+
+    `totals` maps (stage, kind) to (params, macs, elementwise_ops); every total is a sum over it. `layers`, the
+    per-call listing, is built on first use: `count()` computes totals without it, walking each stage's
+    identical units once, which is what keeps counting instant.
+    """
 
     config: EESPConfig
     input_size: tuple[int, int]
-    layers: tuple[LayerCount, ...] = field(repr=False)
+    totals: Mapping[tuple[str, str], tuple[int, int, int]] = field(repr=False)
+    given_layers: tuple[LayerCount, ...] | None = field(default=None, repr=False, compare=False)
 
-    def _sum(self, attr: str, kinds: tuple[str, ...] = KINDS) -> int:
-        return sum(getattr(layer, attr) for layer in self.layers if layer.kind in kinds)
+    @classmethod
+    def from_layers(cls, config: EESPConfig, input_size: tuple[int, int], layers: Sequence[LayerCount]) -> Counts:
+        """Totals of a listing; a module called several times (the shared image pool) has its parameters once."""
+        totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        seen: set[str] = set()
+        for layer in layers:
+            row = totals[(layer.stage, layer.kind)]
+            if layer.name not in seen:
+                seen.add(layer.name)
+                row[0] += layer.params
+            row[1] += layer.macs
+            row[2] += layer.elementwise_ops
+        return cls(config, input_size, {k: tuple(v) for k, v in totals.items()}, tuple(layers))
+
+    @cached_property
+    def layers(self) -> tuple[LayerCount, ...]:
+        if self.given_layers is not None:
+            return self.given_layers
+        walker = _Walker(record=True)
+        walker.network(self.config)
+        return tuple(walker.layers)
+
+    def _sum(self, index: int, kinds: tuple[str, ...] = KINDS) -> int:
+        return sum(row[index] for (_, kind), row in self.totals.items() if kind in kinds)
 
     @property
     def params(self) -> int:
-        # A module called several times (the shared image pool) holds its parameters once; none here has any.
-        seen: dict[str, int] = {}
-        for layer in self.layers:
-            seen[layer.name] = layer.params
-        return sum(seen.values())
+        return self._sum(0)
 
     @property
     def conv_macs(self) -> int:
-        return self._sum("macs", ("conv",))
+        return self._sum(1, ("conv",))
 
     @property
     def linear_macs(self) -> int:
-        return self._sum("macs", ("linear",))
+        return self._sum(1, ("linear",))
 
     @property
     def macs(self) -> int:
@@ -75,26 +101,24 @@ class Counts:
 
     @property
     def elementwise_ops(self) -> int:
-        return self._sum("elementwise_ops")
+        return self._sum(2)
 
     def by_stage(self) -> dict[str, dict[str, int]]:
         """Per stage (L1..L5, head, classifier): params, conv_macs, linear_macs, elementwise_ops."""
-        table: dict[str, dict[str, int]] = defaultdict(
-            lambda: {"params": 0, "conv_macs": 0, "linear_macs": 0, "elementwise_ops": 0}
-        )
-        for layer in self.layers:
-            row = table[layer.stage]
-            row["params"] += layer.params
-            row["elementwise_ops"] += layer.elementwise_ops
-            if layer.kind in ("conv", "linear"):
-                row[f"{layer.kind}_macs"] += layer.macs
-        return dict(table)
+        table: dict[str, dict[str, int]] = {}
+        for (stage, kind), (params, macs, ops) in self.totals.items():
+            row = table.setdefault(stage, {"params": 0, "conv_macs": 0, "linear_macs": 0, "elementwise_ops": 0})
+            row["params"] += params
+            row["elementwise_ops"] += ops
+            if kind in ("conv", "linear"):
+                row[f"{kind}_macs"] += macs
+        return table
 
     def by_kind(self) -> dict[str, int]:
         """Element-wise ops (or MACs, for conv and linear) per kind of layer."""
         out = dict.fromkeys(KINDS, 0)
-        for layer in self.layers:
-            out[layer.kind] += layer.macs + layer.elementwise_ops
+        for (_, kind), (_, macs, ops) in self.totals.items():
+            out[kind] += macs + ops
         return out
 
     def to_dict(self, by_layer: bool = False) -> dict[str, Any]:
@@ -122,9 +146,10 @@ def count(spec: Spec, input_size: tuple[int, int] | None = None) -> Counts:
     cfg = resolve(spec)
     if input_size is not None:
         cfg = cfg.replace(input_size=tuple(input_size))
-    walker = _Walker()
+    walker = _Walker(record=False)
     walker.network(cfg)
-    return Counts(cfg, (cfg.input_size[0], cfg.input_size[1]), tuple(walker.layers))
+    totals = {key: tuple(row) for key, row in walker.totals.items()}
+    return Counts(cfg, (cfg.input_size[0], cfg.input_size[1]), totals)
 
 
 def _out(side: int, stride: int) -> int:
@@ -133,14 +158,23 @@ def _out(side: int, stride: int) -> int:
 
 
 class _Walker:
-    """Mirrors the module tree of `search_spaces.network.EESPNet`, recording one LayerCount per call."""
+    """Mirrors the module tree of `search_spaces.network.EESPNet`, adding every layer call to the totals and,
+    with `record`, listing it. Without `record` the identical units of a stage are walked once, `times` over."""
 
-    def __init__(self) -> None:
+    def __init__(self, record: bool) -> None:
+        self.record = record
         self.layers: list[LayerCount] = []
+        self.totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
         self.stage = "L1"
+        self.times = 1
 
     def _add(self, name: str, kind: str, params: int, macs: int, ops: int, shape: tuple[int, int, int]) -> None:
-        self.layers.append(LayerCount(name, self.stage, kind, params, macs, ops, shape))
+        row = self.totals[(self.stage, kind)]
+        row[0] += params * self.times
+        row[1] += macs * self.times
+        row[2] += ops * self.times
+        if self.record:
+            self.layers.append(LayerCount(name, self.stage, kind, params, macs, ops, shape))
 
     # leaf layers -----------------------------------------------------------------------------------------
     def conv(self, name: str, c_in: int, c_out: int, k: int, h: int, w: int, stride: int = 1, groups: int = 1):
@@ -209,8 +243,13 @@ class _Walker:
                 self.cbr(f"{name}.down.shortcut.1", cfg.in_channels, c[i + 1], 1, sh, sw, act=False)
                 self.add(f"{name}.down", c[i + 1], h, w)
             self.prelu(f"{name}.down.act", c[i + 1], h, w)
-            for u in range(cfg.depths[i]):
-                self.eesp(f"{name}.units.{u}", cfg, c[i + 1], c[i + 1], h, w, stride=1, cap=unit_cap)
+            if self.record:
+                for u in range(cfg.depths[i]):
+                    self.eesp(f"{name}.units.{u}", cfg, c[i + 1], c[i + 1], h, w, stride=1, cap=unit_cap)
+            elif cfg.depths[i]:
+                self.times = cfg.depths[i]
+                self.eesp(f"{name}.units.*", cfg, c[i + 1], c[i + 1], h, w, stride=1, cap=unit_cap)
+                self.times = 1
         self.stage = "head"
         self.cbr("head.0", c[4], c[4], 3, h, w, groups=c[4])
         self.cbr("head.1", c[4], cfg.head_channels, 1, h, w, groups=cfg.branches)

@@ -19,8 +19,6 @@ def _stage_of(name: str) -> str:
         return "L1"
     if name.startswith("stages."):
         return f"L{int(name.split('.')[1]) + 2}"
-    if name == "image_pool":
-        return "shortcut"
     return "classifier" if name == "classifier" else "head"
 
 
@@ -88,4 +86,16 @@ def count_model(model: EESPNet, input_size: tuple[int, int] | None = None) -> Co
         model.train(was_training)
         for handle in handles:
             handle.remove()
-    return Counts(cfg, (cfg.input_size[0], cfg.input_size[1]), tuple(layers))
+    return Counts.from_layers(cfg, (cfg.input_size[0], cfg.input_size[1]), _attribute_image_pools(layers))
+
+
+def _attribute_image_pools(layers: list[LayerCount]) -> list[LayerCount]:
+    """The shared image pool runs just before the down-sampler it feeds: give each of its calls that stage."""
+    out, following = [], "L2"
+    for layer in reversed(layers):
+        if layer.name == "image_pool":
+            layer = layer._replace(stage=following)
+        elif layer.name.startswith("stages."):
+            following = layer.stage
+        out.append(layer)
+    return out[::-1]

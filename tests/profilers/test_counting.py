@@ -15,7 +15,9 @@ from tests.search_spaces.strategies import valid_configs
 
 
 def _calls(counts) -> Counter:
-    return Counter((l.name, l.kind, l.params, l.macs, l.elementwise_ops, l.output_shape) for l in counts.layers)
+    return Counter(
+        (l.name, l.stage, l.kind, l.params, l.macs, l.elementwise_ops, l.output_shape) for l in counts.layers
+    )
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -30,6 +32,7 @@ def test_analytic_equals_the_built_model(name):
     model = build(name)
     analytic, hooked = count(name), count_model(model)
     assert _calls(analytic) == _calls(hooked)
+    assert analytic.totals == hooked.totals  # the fast totals (identical units walked once) included
     assert analytic.params == sum(p.numel() for p in model.parameters())
 
 
@@ -37,8 +40,10 @@ def test_analytic_equals_the_built_model(name):
 @settings(max_examples=25, deadline=None)
 def test_analytic_equals_the_built_model_for_random_configs(cfg):
     model = EESPNet(cfg)
-    analytic = count(cfg)
-    assert _calls(analytic) == _calls(count_model(model))
+    analytic, hooked = count(cfg), count_model(model)
+    assert _calls(analytic) == _calls(hooked)
+    assert analytic.totals == hooked.totals
+    assert analytic.by_stage() == hooked.by_stage()
     assert analytic.params == sum(p.numel() for p in model.parameters())
     # An independent counter for the multiply-adds: torch's own (FLOPs = 2 x MACs).
     with FlopCounterMode(display=False) as counter, torch.no_grad():

@@ -42,7 +42,7 @@ def deploy(model: EESPNet) -> EESPNet:
         for module in folded.modules():
             if isinstance(module, CB):
                 module.conv = _fold(module.conv, module.bn)
-                module.bn = nn.Identity()
+                del module.bn
         _replace(folded, _is_pointwise, Pointwise)
     folded.to(memory_format=torch.channels_last)
     folded.fast_inference = True
@@ -57,18 +57,20 @@ class Pointwise(nn.Module):
     def __init__(self, conv: nn.Conv2d) -> None:
         super().__init__()
         g, c_out, c_in = conv.groups, conv.out_channels, conv.in_channels
-        self.groups, self.c_out = g, c_out
-        weight = conv.weight.detach().reshape(g, c_out // g, c_in // g).transpose(1, 2)
-        bias = conv.bias.detach() if conv.bias is not None else torch.zeros(c_out)
-        self.weight = nn.Parameter(weight.contiguous())  # (g, in/g, out/g)
-        self.bias = nn.Parameter(bias.reshape(g, 1, c_out // g).clone())
+        self.groups, self.c_in, self.c_out = g, c_in, c_out
+        weight = conv.weight.detach().reshape(g, c_out // g, c_in // g).transpose(1, 2)  # (g, in/g, out/g)
+        bias = (conv.bias.detach() if conv.bias is not None else torch.zeros(c_out)).reshape(g, 1, c_out // g)
+        if g == 1:  # plain matrix product: no batch of groups to index
+            weight, bias = weight[0], bias[0, 0]
+        self.weight = nn.Parameter(weight.contiguous())
+        self.bias = nn.Parameter(bias.contiguous())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        rows = x.permute(0, 2, 3, 1).reshape(-1, self.groups, x.shape[1] // self.groups)  # a view when NHWC
         if self.groups == 1:
-            y = torch.addmm(self.bias[0], rows[:, 0], self.weight[0])
+            y = torch.addmm(self.bias, x.permute(0, 2, 3, 1).reshape(-1, self.c_in), self.weight)
         else:
+            rows = x.permute(0, 2, 3, 1).reshape(-1, self.groups, self.c_in // self.groups)  # a view when NHWC
             y = torch.baddbmm(self.bias, rows.transpose(0, 1), self.weight).transpose(0, 1)
         return y.reshape(-1, h, w, self.c_out).permute(0, 3, 1, 2)
 

@@ -15,8 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/espnas presets
-	$(BIN)/espnas count espnetv2-1.0 --cross-check
+	$(BIN)/espnas search
 
 test: setup lint
 	$(BIN)/python -m pytest -q

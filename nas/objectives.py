@@ -139,12 +139,9 @@ def select_objectives(
         ok, reason = power_check(device)
         if not ok:
             if explicit:
-                raise ObjectiveError(
-                    f"objective 'energy' needs a power source on {device}, and there is none ({reason}); "
-                    "leave energy out of --objectives"
-                )
+                raise ObjectiveError(f"objective 'energy' is unavailable: {reason}; leave energy out of --objectives")
             chosen = [o for o in chosen if o.name != "energy"]
-            notes.append(f"energy dropped from the objectives: no power source on {device} ({reason})")
+            notes.append(f"energy dropped from the objectives: {reason}")
     return Selection(tuple(chosen), tuple(notes))
 
 

@@ -28,7 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", default="digits", help="proxy data: digits, an image folder or a CIFAR directory")
     p.add_argument("--image-size", type=int, default=32, help="proxy training resolution (default 32)")
-    p.add_argument("--proxy-epochs", type=int, default=2, help="proxy training epochs per trial (default 2)")
+    p.add_argument(
+        "--proxy-epochs",
+        type=int,
+        default=SearchSettings.proxy_epochs,
+        help="proxy training epochs per trial (default 3)",
+    )
     p.add_argument("--proxy-max-steps", type=int, help="cap on proxy optimiser steps per trial")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (training and local measurement)")
     p.add_argument("--targets", help="comma-separated Ray custom resources / accelerator types to measure on")

@@ -8,7 +8,7 @@ and a truthy return value stops training early. Every failure inside training (N
 invalid adapted config, any other exception) becomes `ok=False` with the reason; it never crashes the caller.
 
 Cost on the embedded digits with the defaults (32x32, 3 epochs of 22 steps of 64 images, no augmentation): see
-benchmarks/README.training.md for the measured seconds on this machine.
+benchmarks/README.md for the measured seconds on this machine.
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ from nas.trial import TrialJob, run_trial, tune_trainable
 from search_spaces.errors import EspnasError
 
 # The embedded default (no arguments): digits, the paper's space, a trial count that finishes in about
-# five minutes on a 2-core machine (see benchmarks/README.search.md for the measured time).
+# five minutes on a 2-core machine (see benchmarks/README.md for the measured time).
 DEFAULT_TRIALS = 16
 STUDY_NAME = "espnas"
 EARLY_STOPPING = ("none", "asha", "median")

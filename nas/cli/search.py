@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "search",
         help="search the EESP family for the Pareto-best variants in a FLOP band (Ray Tune + Optuna)",
         description="Search EESP variants in a FLOP band for accuracy, latency and energy. With no arguments: "
-        "the digits data, the paper's space, a run that takes about five minutes on a laptop.",
+        "the digits data, the paper's space, a run that takes about five minutes on a 2-core machine.",
     )
     p.add_argument("space", nargs="?", metavar="SPACE_FILE", help="search-space TOML (default: the paper's space)")
     p.add_argument("--trials", type=int, help=f"trials to train and measure (default {DEFAULT_TRIALS})")

@@ -21,19 +21,10 @@ from nas.search import (
 )
 from nas.space import load_space, sample_to_config
 from profilers.counting import count
+from tests.nas.samples import PAPER_SAMPLE as S1
 
 PAPER = load_space()
 BAND = (28_000_000, 284_000_000)
-S1 = {
-    "scale": 1.0,
-    "depth_L3": 3,
-    "depth_L4": 7,
-    "depth_L5": 3,
-    "reduce_groups": "K",
-    "dilation_caps": "13,11,9,7,5",
-    "hff": True,
-    "input_shortcut": True,
-}
 
 
 def no_power(device):

@@ -19,18 +19,9 @@ from nas.space import (
 from profilers.counting import count
 from search_spaces import EESPConfig
 from search_spaces.errors import ConfigError, EspnasError
+from tests.nas.samples import PAPER_SAMPLE
 
 PAPER = load_space()
-PAPER_SAMPLE = {
-    "scale": 1.0,
-    "depth_L3": 3,
-    "depth_L4": 7,
-    "depth_L5": 3,
-    "reduce_groups": "K",
-    "dilation_caps": "13,11,9,7,5",
-    "hff": True,
-    "input_shortcut": True,
-}
 
 
 def test_default_space_ships_as_package_data():

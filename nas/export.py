@@ -71,6 +71,7 @@ from nas.formats import (
 from nas.load import (
     CONFIG_FILE,
     FINGERPRINT_FILE,
+    MANIFEST_DIGEST_FILE,
     MANIFEST_FILE,
     MODEL_CARD_FILE,
     ONNX_FILE,
@@ -356,7 +357,7 @@ def _write(
     )
     write_text_atomic(tmp / MODEL_CARD_FILE, model_card(result, input_shape=input_shape, fingerprint=fp))
     manifest = write_manifest(tmp, config, input_shape, created)
-    result.files = [*manifest["files"], MANIFEST_FILE]
+    result.files = [*manifest["files"], MANIFEST_FILE, MANIFEST_DIGEST_FILE]
     return result
 
 

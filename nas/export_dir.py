@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nas.load import MANIFEST_FILE, MANIFEST_SCHEMA, sha256_file
-from results.files import write_json_atomic
+from nas.load import MANIFEST_DIGEST_FILE, MANIFEST_FILE, MANIFEST_SCHEMA, manifest_digest_line, sha256_file
+from results.files import write_json_atomic, write_text_atomic
 from search_spaces.errors import EspnasError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,11 +51,12 @@ def move_into_place(tmp: Path, target: Path, overwrite: bool) -> None:
 
 
 def write_manifest(directory: Path, config: EESPConfig, input_shape: tuple[int, ...], created: str) -> dict:
-    """manifest.json: the sha256 and size of every other file in `directory`; returns the manifest."""
+    """manifest.json: the sha256 and size of every other file in `directory`, and manifest.sha256: the
+    manifest's own sha256 (`sha256sum -c manifest.sha256` checks it). Returns the manifest."""
     files = {
         p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
         for p in sorted(directory.iterdir())
-        if p.is_file() and p.name != MANIFEST_FILE
+        if p.is_file() and p.name not in (MANIFEST_FILE, MANIFEST_DIGEST_FILE)
     }
     manifest = {
         "schema": MANIFEST_SCHEMA,
@@ -66,6 +67,7 @@ def write_manifest(directory: Path, config: EESPConfig, input_shape: tuple[int, 
         "files": files,
     }
     write_json(directory / MANIFEST_FILE, manifest)
+    write_text_atomic(directory / MANIFEST_DIGEST_FILE, manifest_digest_line(directory / MANIFEST_FILE))
     return manifest
 
 

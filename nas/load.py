@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 MANIFEST_FILE = "manifest.json"
+MANIFEST_DIGEST_FILE = "manifest.sha256"  # the manifest's own sha256, in `sha256sum -c` format
 ONNX_FILE = "model.onnx"
 TORCHSCRIPT_FILE = "model.torchscript.pt"
 TRAINING_FILE = "training.json"
@@ -55,6 +56,11 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def manifest_digest_line(manifest_path: Path) -> str:
+    """The whole content of manifest.sha256 for this manifest, in `sha256sum` format."""
+    return f"{sha256_file(manifest_path)}  {MANIFEST_FILE}\n"
+
+
 def read_manifest(directory: str | Path) -> dict[str, Any]:
     """The parsed manifest.json of an export directory (checked for shape, not for checksums)."""
     root = Path(directory)
@@ -73,6 +79,14 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     if not isinstance(files, dict) or manifest.get("schema") != MANIFEST_SCHEMA:
         raise ExportDirError(
             f"{path} is not an espnas export manifest (expected schema {MANIFEST_SCHEMA} with a 'files' table)"
+        )
+    digest_path = root / MANIFEST_DIGEST_FILE
+    if not digest_path.is_file():
+        raise ExportDirError(f"{digest_path} is missing; it holds the sha256 of {MANIFEST_FILE}, re-export the model")
+    if digest_path.read_bytes() != manifest_digest_line(path).encode():
+        raise ExportDirError(
+            f"{path} does not match {MANIFEST_DIGEST_FILE}: the manifest or its digest is corrupted or was "
+            "modified; re-export the model"
         )
     return manifest
 

@@ -137,7 +137,8 @@ def model_card(result: ExportResult, *, input_shape: tuple[int, ...], fingerprin
         normalised = "normalised as in training"
     lines += [
         f"Inputs are float32 (batch, {cfg.in_channels}, height, width) in [0, 1], {normalised}. "
-        f"`{MANIFEST_FILE}` lists the sha256 of every file; `nas.load` refuses a directory that does not match.",
+        f"`{MANIFEST_FILE}` lists the sha256 of every file and `manifest.sha256` that of the manifest; `nas.load` "
+        "refuses a directory that does not match.",
         "",
     ]
     return "\n".join(lines)

@@ -40,6 +40,7 @@ ALL_FILES = {
     "model.safetensors",
     "config.json",
     "manifest.json",
+    "manifest.sha256",
     "training.json",
     "search_metrics.json",
     "fingerprint.json",
@@ -139,7 +140,7 @@ def _listing(directory: Path) -> list[str]:
 def test_run_export_writes_every_file(from_run: ExportResult) -> None:
     assert set(_listing(from_run.path)) == ALL_FILES
     manifest = read_manifest(from_run.path)
-    assert set(manifest["files"]) == ALL_FILES - {"manifest.json"}
+    assert set(manifest["files"]) == ALL_FILES - {"manifest.json", "manifest.sha256"}
     assert manifest["arch_id"] == CONFIGS[1].arch_id == from_run.arch_id
     # Nothing left beside it: no temporary directory and no training work directory.
     assert _listing(from_run.path.parent) == ["t1"]

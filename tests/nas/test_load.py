@@ -155,13 +155,24 @@ def test_malformed_manifest(copy: Path) -> None:
     refused(copy, MANIFEST_FILE, "schema")
 
 
+def test_edited_manifest_is_refused(copy: Path) -> None:
+    """Even a field nothing else checks (the creation time) is covered, by manifest.sha256."""
+    path = copy / MANIFEST_FILE
+    path.write_text(path.read_text().replace('"created": "2', '"created": "3'))
+    refused(copy, MANIFEST_FILE, "does not match manifest.sha256", "re-export")
+    (copy / "manifest.sha256").unlink()
+    refused(copy, "manifest.sha256", "missing")
+
+
 def test_error_type_is_an_espnas_error() -> None:
     assert issubclass(ExportDirError, EspnasError)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    name=st.sampled_from([CONFIG_FILE, WEIGHTS_FILE, MANIFEST_FILE, "training.json", "MODEL_CARD.md"]),
+    name=st.sampled_from(
+        [CONFIG_FILE, WEIGHTS_FILE, MANIFEST_FILE, "manifest.sha256", "training.json", "MODEL_CARD.md"]
+    ),
     where=st.floats(min_value=0.0, max_value=1.0, exclude_max=True),
     flip=st.integers(min_value=1, max_value=255),
 )
@@ -171,6 +182,7 @@ def test_any_single_byte_corruption_is_refused(
     """Whatever byte of whichever file changes, loading refuses with a one-line EspnasError (never a crash,
     never a silently different model)."""
     target = tmp_path / f"c-{name}-{where}-{flip}"
+    shutil.rmtree(target, ignore_errors=True)  # hypothesis may replay an example in the same tmp_path
     shutil.copytree(exported, target)
     path = target / name
     data = bytearray(path.read_bytes())

@@ -63,6 +63,16 @@ class CyclicSchedule:
         return asdict(self)
 
 
+def _progress(
+    epoch: int, step: int, steps_per_epoch: int, base_lr: float, warmup_epochs: float
+) -> tuple[float, float | None]:
+    """Training progress in epochs (fractional), and the linear warm-up rate while still warming up."""
+    t = epoch + step / max(1, steps_per_epoch)
+    if t < warmup_epochs:
+        return t, base_lr * (t + 1 / max(1, steps_per_epoch)) / warmup_epochs
+    return t, None
+
+
 @dataclass(frozen=True)
 class PolySchedule:
     """Polynomial decay per step, base_lr * (1 - progress)^power, with an optional linear warm-up (epochs)."""
@@ -74,9 +84,9 @@ class PolySchedule:
     name: str = field(default="poly", init=False)
 
     def lr(self, epoch: int, step: int = 0, steps_per_epoch: int = 1) -> float:
-        t = epoch + step / max(1, steps_per_epoch)
-        if t < self.warmup_epochs:
-            return self.base_lr * (t + 1 / max(1, steps_per_epoch)) / self.warmup_epochs
+        t, warm = _progress(epoch, step, steps_per_epoch, self.base_lr, self.warmup_epochs)
+        if warm is not None:
+            return warm
         progress = min(1.0, t / max(1e-12, self.total_epochs))
         return self.base_lr * (1.0 - progress) ** self.power
 
@@ -95,9 +105,9 @@ class CosineSchedule:
     name: str = field(default="cosine", init=False)
 
     def lr(self, epoch: int, step: int = 0, steps_per_epoch: int = 1) -> float:
-        t = epoch + step / max(1, steps_per_epoch)
-        if t < self.warmup_epochs:
-            return self.base_lr * (t + 1 / max(1, steps_per_epoch)) / self.warmup_epochs
+        t, warm = _progress(epoch, step, steps_per_epoch, self.base_lr, self.warmup_epochs)
+        if warm is not None:
+            return warm
         span = max(1e-12, self.total_epochs - self.warmup_epochs)
         progress = min(1.0, (t - self.warmup_epochs) / span)
         floor = self.final_fraction * self.base_lr

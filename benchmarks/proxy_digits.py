@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from nas.proxy import DEFAULT_EPOCHS, DEFAULT_IMAGE_SIZE, proxy_accuracy, proxy_data
+from nas.train.proxy import DEFAULT_EPOCHS, DEFAULT_IMAGE_SIZE, proxy_accuracy, proxy_data
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from scipy.stats import kendalltau, spearmanr
 
-from nas.proxy import proxy_accuracy, proxy_data
+from nas.train.proxy import proxy_accuracy, proxy_data
 from profilers.counting import count
 from search_spaces import resolve
 

@@ -4,7 +4,7 @@ The objectives are analytic so the benchmark runs in a minute: maximise conv MAC
 which in the paper's Table 2 rises with FLOPs) and minimise a roofline latency surrogate computed from the
 per-layer counts (each layer costs max(MACs / compute rate, bytes moved / bandwidth) plus a fixed launch
 cost, so depth-wise, memory-bound and many small layers are slow for their MACs). The FLOP band constraint,
-the space and the ask / check / tell loop are exactly the search's (`nas.search.check_band`, constraints via
+the space and the ask / check / tell loop are exactly the search's (`nas.search.driver.check_band`, constraints via
 `Trial.set_constraint`); infeasible proposals do not count toward the budget (they cost no evaluation in a
 real search either). Hypervolume uses one reference point for all runs: the band's lower edge for MACs and
 1.1 x the worst latency any run saw.
@@ -21,8 +21,8 @@ import time
 import numpy as np
 import optuna
 
-from nas.search import DEFAULT_BAND, check_band, make_sampler
-from nas.space import load_space
+from nas.search.driver import DEFAULT_BAND, check_band, make_sampler
+from nas.search.space import load_space
 from profilers.counting import count
 from results.pareto import hypervolume
 

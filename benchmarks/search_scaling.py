@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nas.search import SearchSettings, run_search
+from nas.search.driver import SearchSettings, run_search
 
 
 def throughput(concurrency: int, trials: int, epochs: int, workers: int) -> float:

@@ -2,7 +2,7 @@
 
     python benchmarks/train_throughput.py [--spec espnetv2-0.5] [--batch-size 64] [--image-size 32] [--rounds 5]
 
-Each round trains one epoch with `nas.training.Trainer` (short recipe: per-step LR, gradient clipping, label
+Each round trains one epoch with `nas.train.trainer.Trainer` (short recipe: per-step LR, gradient clipping, label
 smoothing, metrics, NaN check) and one epoch with a bare loop (forward, cross-entropy, backward, SGD step) over
 the same pre-built batches; the two alternate so that background load hits both alike. Reports the median
 images/s of each and their ratio (goal: >= 0.9).
@@ -18,8 +18,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from nas.data import load_data
-from nas.training import RECIPES, Trainer, adapt_config
+from nas.train.data import load_data
+from nas.train.trainer import RECIPES, Trainer, adapt_config
 from search_spaces import build, resolve
 
 

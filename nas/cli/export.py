@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nas.export import DEFAULT_RTOL, FORMATS, export  # stdlib-only at import: `espnas --help` stays fast
+from nas.export.pipeline import DEFAULT_RTOL, FORMATS, export  # stdlib-only at import: `espnas --help` stays fast
 
 FORMATS_HELP = ",".join(FORMATS)
 

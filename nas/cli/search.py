@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from nas.band import DEFAULT_BAND, band_text, fmt_count, parse_band
-from nas.search import DEFAULT_TRIALS, SearchSettings, run_search
+from nas.search.band import DEFAULT_BAND, band_text, fmt_count, parse_band
+from nas.search.driver import DEFAULT_TRIALS, SearchSettings, run_search
 from search_spaces.errors import EspnasError
 
 

@@ -6,7 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
-from nas.training import RECIPES, train
+from nas.train.trainer import RECIPES, train
 from search_spaces import resolve
 
 DEFAULT_RUNS = Path("runs") / "train"

@@ -1,0 +1,120 @@
+"""The export directory being written: its error, JSON files, manifest, and the move into place.
+
+Only the standard library is imported at module level (`import nas` stays cheap).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nas.export.loading import MANIFEST_DIGEST_FILE, MANIFEST_FILE, MANIFEST_SCHEMA, manifest_digest_line, sha256_file
+from results.files import write_json_atomic, write_text_atomic
+from search_spaces.errors import EspnasError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from search_spaces import EESPConfig
+
+
+class ExportError(EspnasError):
+    """An export that cannot be done as asked (bad selection, bad format, target exists, a failed check)."""
+
+
+def check_target(target: Path, overwrite: bool) -> None:
+    """The target must not exist (unless `overwrite`) and, if it does, must be a directory."""
+    if target.exists() and not overwrite:
+        raise ExportError(f"{target} already exists; choose another --out or pass --force to replace it")
+    if target.exists() and not target.is_dir():
+        raise ExportError(f"{target} exists and is not a directory; choose another --out")
+
+
+def move_into_place(tmp: Path, target: Path, overwrite: bool) -> None:
+    """os.replace the finished directory into place; an existing target (overwrite) is moved aside first."""
+    if not target.exists():
+        os.replace(tmp, target)
+        return
+    check_target(target, overwrite)  # it may have appeared while we trained
+    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+    os.replace(target, old)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_manifest(directory: Path, config: EESPConfig, input_shape: tuple[int, ...], created: str) -> dict:
+    """manifest.json: the sha256 and size of every other file in `directory`, and manifest.sha256: the
+    manifest's own sha256 (`sha256sum -c manifest.sha256` checks it). Returns the manifest."""
+    files = {
+        p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+        for p in sorted(directory.iterdir())
+        if p.is_file() and p.name not in (MANIFEST_FILE, MANIFEST_DIGEST_FILE)
+    }
+    manifest = {
+        "schema": MANIFEST_SCHEMA,
+        "arch_id": config.arch_id,
+        "created": created,
+        "input_shape": list(input_shape),
+        "espnas_version": espnas_version(),
+        "files": files,
+    }
+    write_json(directory / MANIFEST_FILE, manifest)
+    write_text_atomic(directory / MANIFEST_DIGEST_FILE, manifest_digest_line(directory / MANIFEST_FILE))
+    return manifest
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Canonical JSON (sorted keys, no NaN: `plain_tree` turns it into null), written atomically."""
+    write_json_atomic(path, plain_tree(data), indent=2, sort_keys=True, allow_nan=False)
+
+
+def plain(value: Any) -> Any:
+    """A JSON-safe scalar: numpy scalars to Python, NaN/None to None."""
+    if value is None:
+        return None
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def plain_tree(value: Any) -> Any:
+    """A JSON-safe tree: mappings, sequences, arrays and objects with `to_dict` made plain, recursively."""
+    if isinstance(value, Mapping):
+        return {str(k): plain_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_tree(v) for v in value]
+    if hasattr(value, "to_dict") and not isinstance(value, type):
+        return plain_tree(value.to_dict())
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist") and callable(value.tolist):
+        return plain_tree(value.tolist())
+    value = plain(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def espnas_version() -> str:
+    """The installed espnas version, or "unknown" in a checkout that is not installed."""
+    try:
+        from importlib.metadata import version
+
+        return version("espnas")
+    except Exception:  # running from a checkout that is not installed
+        return "unknown"
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO-8601 to the second."""
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()

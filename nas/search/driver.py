@@ -1,0 +1,453 @@
+"""The search: Ray Tune runs the trials, Optuna (through Ray's OptunaSearch) proposes them.
+
+`run_search(SearchSettings(...)) -> SearchOutcome` is the whole job; `espnas search` only parses and prints.
+
+How a trial goes (and why):
+- The sampler proposes a flat dict; `nas.search.space.sample_to_config` freezes it; `profilers.counting.count` gives its
+  conv MACs at 224x224 / 1000 classes (the paper's FLOP convention) in microseconds. Outside the band the trial
+  is recorded "infeasible" and told to Optuna at once, in the driver: it never reaches Ray, never builds a
+  model, never trains. Every trial carries the band as Optuna constraints (`Trial.set_constraint`, read by
+  NSGA-II and TPE), so the sampler learns the band.
+- In the band, Ray Tune runs the trial: proxy training (`nas.train.proxy.proxy_accuracy`) on the trial's own
+  resources, then measurement. With no `targets`, measurement runs in the trial on `device` (a GPU trial
+  holds a whole GPU by default, so no other trial runs there while it measures). With targets, each target
+  has one measuring actor placed on a node of that type (a custom resource or `accelerator_type:NAME`), with
+  `max_concurrency=1`: one measurement at a time per device, while training trials run in parallel.
+- When a trial ends the driver first appends its record to the run directory, then tells Optuna. The run
+  directory and the Optuna storage are the durable state; resume reconciles them (see nas.search.resume, which
+  also says why resuming starts a fresh Tune experiment rather than Tune's restore).
+
+The pieces, in the order data flows: band (the FLOP band) -> trial (what runs in a trial) -> recorder
+(records) -> searcher (Optuna behind Tune) and progress -> this driver; ray_session, samplers and resume serve
+the driver (all in nas.search).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from nas.search.band import DEFAULT_BAND, band_text, check_band, fmt_count, parse_band, parse_count
+from nas.search.errors import SearchError
+from nas.search.objectives import Objective, Selection, metric_name, select_objectives
+from nas.search.progress import Progress, progress_callback
+from nas.search.ray_session import default_concurrency, quiet_ray_logs, ray_session, start_measurers
+from nas.search.recorder import Recorder
+from nas.search.resume import OPTUNA_FILE, latest_run, reconcile
+from nas.search.samplers import SAMPLERS, make_sampler
+from nas.search.searcher import make_searcher_class
+from nas.search.space import SearchSpace, load_space
+from nas.search.trial import TrialJob, run_trial, tune_trainable
+from search_spaces.errors import EspnasError
+
+# The embedded default (no arguments): digits, the paper's space, a trial count that finishes in about
+# five minutes on a 2-core machine (see benchmarks/README.md for the measured time).
+DEFAULT_TRIALS = 16
+STUDY_NAME = "espnas"
+EARLY_STOPPING = ("none", "asha", "median")
+
+# ---------------------------------------------------------------------------------------------------------
+# Settings and outcome
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Everything a search needs. Grouped as Tune groups them: what to search, how to evaluate, where to run."""
+
+    # what to search
+    space: str | None = None  # space file; None = the shipped paper space
+    trials: int = DEFAULT_TRIALS  # trials that are trained/measured (infeasible ones do not count)
+    flops: tuple[int, int] = DEFAULT_BAND  # conv MACs at 224x224, 1000 classes
+    objectives: tuple[str, ...] | None = None  # None = accuracy, latency, energy (where measurable)
+    sampler: str = "tpe"  # tpe | nsga2 | random | an optuna.samplers class name | "module:Class"
+    seed: int = 0
+    max_infeasible: int | None = None  # infeasible proposals allowed in a row before giving up
+    # how to evaluate
+    data: str = "digits"
+    image_size: int = 32
+    proxy_epochs: int = 3  # nas.train.proxy: espnetv2-0.5 reaches >= 0.9 on the digits in 3 epochs
+    proxy_max_steps: int | None = None
+    batch_size: int = 64
+    device: str = "cpu"
+    latency_budget_s: float = 1.0
+    latency_batch: int = 1
+    measure_threads: int = 1  # CPU threads for CPU measurements (1: stable on a shared machine; recorded)
+    retries: int = 1
+    early_stop: str = "none"  # none | asha | median
+    # where to run
+    targets: tuple[str, ...] = ()  # Ray custom resources or accelerator types; () = local `device`
+    target_objective: str = "worst"  # worst | <target name>
+    address: str | None = None
+    num_cpus: int | None = None  # for a local Ray instance; None = os.cpu_count()
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float | None = None  # None: 1 when device is cuda, else 0
+    concurrency: int | None = None  # None: see nas.search.ray_session.default_concurrency
+    run_dir: str | None = None
+    storage: str | None = None  # RDB URL; None = sqlite:///<run_dir>/optuna.db
+    resume: bool = False
+    name: str | None = None
+    progress: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["flops"] = list(self.flops)
+        out["objectives"] = list(self.objectives) if self.objectives is not None else None
+        out["targets"] = list(self.targets)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchSettings:
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in data.items() if k in known}
+        for key in ("flops", "targets"):
+            if key in values and values[key] is not None:
+                values[key] = tuple(values[key])
+        if values.get("objectives") is not None:
+            values["objectives"] = tuple(values["objectives"])
+        return cls(**values)
+
+
+@dataclass
+class SearchOutcome:
+    """What a search leaves: where its run is, its front and counts, and the notes the user should read."""
+
+    run_dir: Path
+    objectives: list[dict[str, str]]
+    front: Any  # pandas DataFrame of the front's records
+    counts: dict[str, int]
+    hypervolume: float | None
+    notes: list[str]
+    elapsed_s: float
+    ray_startup_s: float
+    resumed: bool = False
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The run directory, its storage and its columns
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _default_run_dir(name: str | None) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / (name or f"search-{stamp}")
+
+
+def _storage_url(settings: SearchSettings, run_dir: Path) -> str:
+    return settings.storage or f"sqlite:///{(run_dir / OPTUNA_FILE).resolve()}"
+
+
+def _metric_columns(selection: Selection, targets: Sequence[str]) -> dict[str, str]:
+    """Every metric the run records, with its unit: objectives plus per-target columns."""
+    metrics: dict[str, str] = {}
+    for obj in selection.objectives:
+        if obj.source == "analytic":
+            continue  # params / macs are record columns already
+        metrics[obj.metric] = obj.unit
+        if obj.per_target:
+            for target in targets:
+                metrics[metric_name(obj.metric, target)] = obj.unit
+    return metrics
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The search
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _validate(settings: SearchSettings) -> None:
+    if settings.trials < 1:
+        raise SearchError(f"--trials {settings.trials} is invalid; valid: 1 or more")
+    if settings.sampler.lower() not in SAMPLERS and not settings.sampler[:1].isupper() and ":" not in settings.sampler:
+        raise SearchError(f"unknown sampler {settings.sampler!r}; valid: {', '.join(SAMPLERS)} or an Optuna class")
+    if settings.early_stop not in EARLY_STOPPING:
+        raise SearchError(f"early stopping {settings.early_stop!r} is invalid; valid: {', '.join(EARLY_STOPPING)}")
+    if settings.proxy_epochs < 1:
+        raise SearchError(f"--proxy-epochs {settings.proxy_epochs} is invalid; valid: 1 or more")
+    if settings.retries < 0:
+        raise SearchError(f"--retries {settings.retries} is invalid; valid: 0 or more")
+    if settings.device != "cpu" and not settings.device.startswith("cuda"):
+        raise SearchError(f"--device {settings.device!r} is invalid; valid: cpu, cuda, cuda:N")
+    lo, hi = settings.flops
+    if not 0 <= lo < hi:
+        raise SearchError(f"FLOP band {lo}:{hi} is invalid; valid: 0 <= LO < HI")
+    if settings.target_objective != "worst" and settings.target_objective not in settings.targets:
+        raise SearchError(
+            f"target objective {settings.target_objective!r} is invalid; valid: worst or one of the targets "
+            f"({', '.join(settings.targets) or 'none given'})"
+        )
+
+
+def run_search(settings: SearchSettings) -> SearchOutcome:
+    """Run (or resume) a search and return its outcome; every trial is in the run directory as it ends."""
+    import optuna
+
+    from results.store import RunWriter, read_trials
+
+    t_begin = time.perf_counter()
+    resumed = settings.resume
+    if settings.resume:
+        run_dir = Path(settings.run_dir) if settings.run_dir else latest_run()
+        if not (run_dir / "run.json").is_file():
+            raise SearchError(f"no run to resume at {str(run_dir)!r}; it has no run.json")
+        writer = RunWriter.open_existing(run_dir)
+        stored = SearchSettings.from_dict(writer.metadata.get("settings", {}).get("search", {}))
+        # Only how much more and how to show it may change on resume; what is searched may not.
+        settings = replace(
+            stored,
+            trials=settings.trials if settings.trials != DEFAULT_TRIALS else stored.trials,
+            progress=settings.progress,
+            address=settings.address or stored.address,
+            run_dir=str(run_dir),
+            resume=True,
+        )
+    _validate(settings)
+    space = load_space(settings.space)
+    selection = select_objectives(settings.objectives, settings.device)
+    notes = list(selection.notes)
+    metrics = _metric_columns(selection, settings.targets)
+    if not settings.resume:
+        run_dir = Path(settings.run_dir) if settings.run_dir else _default_run_dir(settings.name)
+        if (run_dir / "run.json").exists():
+            raise SearchError(
+                f"{str(run_dir)!r} already holds a run; pass --resume to continue it or pick a new --run-dir"
+            )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        settings = replace(settings, run_dir=str(run_dir))
+        metadata = {
+            "name": settings.name or run_dir.name,
+            "objectives": [o.to_dict() for o in selection.objectives],
+            "metrics": metrics,
+            "flops_band": list(settings.flops),
+            "devices": list(settings.targets) or [settings.device],
+            "targets": list(settings.targets) or [settings.device],
+            "seed": settings.seed,
+            "settings": {
+                "search": settings.to_dict(),
+                "objectives": [o.to_dict() for o in selection.objectives],
+                "space": space.to_dict(),
+                "flops_convention": "conv MACs at 224x224 input, 1000 classes (the paper's Table 2)",
+                "notes": notes,
+            },
+            "versions": _versions(),
+        }
+        writer = RunWriter(run_dir, metadata)
+    storage_url = _storage_url(settings, run_dir)
+    existing = read_trials(run_dir) if settings.resume else None
+    done_counts: dict[str, int] = {}
+    if existing is not None and len(existing):
+        done_counts = {k: int(v) for k, v in existing["status"].value_counts().items()}
+    feasible_done = sum(done_counts.get(s, 0) for s in ("complete", "failed", "pruned"))
+    remaining = max(0, settings.trials - feasible_done)
+
+    recorder = Recorder(
+        writer,
+        selection,
+        [m for m in metrics if m not in ("params", "macs")],
+        done_counts,
+        settings.targets,
+        settings.target_objective,
+    )
+    recorder.load_points(existing)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.RDBStorage(storage_url)
+    directions = [o.optuna_direction for o in selection.objectives]
+    study = optuna.create_study(storage=storage, study_name=STUDY_NAME, directions=directions, load_if_exists=True)
+    if settings.resume:
+        told, requeued = reconcile(study, existing, selection)
+        if told or requeued:
+            notes.append(f"resume: {told} recorded trial(s) told to Optuna, {requeued} interrupted trial(s) re-queued")
+
+    ray_startup = 0.0
+    if remaining > 0 and selection.has("accuracy"):
+        try:
+            import nas.train.proxy  # noqa: F401
+        except ImportError as err:
+            raise SearchError(
+                f"the accuracy objective needs the proxy trainer nas.train.proxy, which cannot be imported ({err}); "
+                "search other objectives, e.g. --objectives latency,params"
+            ) from None
+    if remaining > 0:
+        ray_startup = _run_tune(settings, space, selection, recorder, storage, remaining, notes)
+    writer.finish()
+    return _outcome(run_dir, selection, recorder, notes, time.perf_counter() - t_begin, ray_startup, resumed)
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for mod in ("ray", "optuna", "torch"):
+        with contextlib.suppress(Exception):
+            out[mod] = __import__(mod).__version__
+    return out
+
+
+def _run_tune(
+    settings: SearchSettings,
+    space: SearchSpace,
+    selection: Selection,
+    recorder: Recorder,
+    storage: Any,
+    remaining: int,
+    notes: list[str],
+) -> float:
+    """Start or join Ray and run `remaining` feasible trials through Tune; returns Ray's start-up seconds."""
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no CSV/JSON/TensorBoard per trial
+    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")  # per-epoch reports carry accuracy only
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the legacy reporter honours verbose=0: no Tune output
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "100")
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule
+
+    with ray_session(settings.address, settings.num_cpus) as startup:
+        measuring = tuple(o.metric for o in selection.objectives if o.source == "measure")
+        job = _trial_job(
+            settings,
+            train=selection.has("accuracy"),
+            measure=measuring,
+            threads=max(1, int(settings.cpus_per_trial)),
+            namespace=f"espnas-{os.getpid()}-{random.getrandbits(32):08x}",
+        )
+        measurers = start_measurers(job) if job.targets else []
+        gpus = settings.gpus_per_trial
+        if gpus is None:
+            gpus = 1.0 if settings.device.startswith("cuda") and not settings.targets else 0.0
+        cluster_cpus = float(ray.cluster_resources().get("CPU", 1))
+        concurrency = default_concurrency(
+            settings.concurrency,
+            settings.device,
+            settings.cpus_per_trial,
+            measuring_locally=bool(measuring) and not settings.targets,
+            cpus=cluster_cpus,
+        )
+        if job.train:
+            # A bad --data fails here, once, rather than in every trial.
+            from nas.train.proxy import proxy_data
+
+            proxy_data(settings.data, settings.image_size, settings.seed)
+        cls = make_searcher_class()
+        searcher = cls(
+            space,
+            tuple(settings.flops),
+            selection,
+            recorder,
+            sampler=make_sampler(settings.sampler, settings.seed),
+            storage=storage,
+            study_name=STUDY_NAME,
+            max_infeasible=settings.max_infeasible or max(200, 20 * settings.trials),
+        )
+        if settings.early_stop == "asha" and job.train:
+            scheduler = ASHAScheduler(
+                metric="accuracy",
+                mode="max",
+                time_attr="training_iteration",
+                max_t=settings.proxy_epochs + 1,
+                grace_period=1,
+            )
+        elif settings.early_stop == "median" and job.train:
+            scheduler = MedianStoppingRule(
+                metric="accuracy", mode="max", time_attr="training_iteration", grace_period=1, min_samples_required=3
+            )
+        else:
+            scheduler = FIFOScheduler()
+        trainable = tune.with_resources(
+            tune.with_parameters(tune_trainable, job=job), {"cpu": settings.cpus_per_trial, "gpu": gpus}
+        )
+        title = f"espnas search: {Path(recorder.writer.path)}"
+        progress = Progress(recorder, settings.trials, concurrency, settings.progress, title)
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=searcher,
+                scheduler=scheduler,
+                num_samples=remaining,
+                max_concurrent_trials=concurrency,
+                reuse_actors=True,
+            ),
+            run_config=tune.RunConfig(
+                name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
+                storage_path=str((Path(recorder.writer.path) / "ray").resolve()),
+                verbose=0,
+                callbacks=[progress_callback(progress)],
+                failure_config=tune.FailureConfig(max_failures=settings.retries),
+                log_to_file=False,
+            ),
+        )
+        with progress, quiet_ray_logs():
+            tuner.fit()
+        if searcher.gave_up:
+            raise SearchError(searcher.gave_up)
+        del measurers
+        return startup
+
+
+def _trial_job(settings: SearchSettings, **decided: Any) -> TrialJob:
+    """The job shipped to trials: what the driver `decided`, the rest copied from the settings field of the same
+    name (one place, so a new shared setting needs no copying code)."""
+    shared = {f.name: getattr(settings, f.name) for f in fields(TrialJob) if f.name not in decided}
+    return TrialJob(**shared, **decided)
+
+
+def _outcome(
+    run_dir: Path,
+    selection: Selection,
+    recorder: Recorder,
+    notes: list[str],
+    elapsed: float,
+    ray_startup: float,
+    resumed: bool,
+) -> SearchOutcome:
+    from results.pareto import front as run_front
+    from results.store import open_run
+
+    run = open_run(run_dir)
+    counts = {k: int(v) for k, v in recorder.counts.items()}
+    cols = [o.metric for o in selection.objectives]
+    try:
+        frame = run.complete()
+        front = run_front(run, cols) if len(frame) else frame
+    except EspnasError:
+        front = run.complete()
+    size, hv = recorder.front_summary()
+    del size
+    return SearchOutcome(
+        run_dir=run_dir,
+        objectives=[o.to_dict() for o in selection.objectives],
+        front=front,
+        counts=counts,
+        hypervolume=hv,
+        notes=notes,
+        elapsed_s=elapsed,
+        ray_startup_s=ray_startup,
+        resumed=resumed,
+    )
+
+
+def objectives_of(settings: SearchSettings) -> list[Objective]:
+    """The objectives a settings object would search (for printing before the run starts)."""
+    return list(select_objectives(settings.objectives, settings.device).objectives)
+
+
+__all__ = [
+    "DEFAULT_BAND",
+    "DEFAULT_TRIALS",
+    "SAMPLERS",
+    "SearchError",
+    "SearchOutcome",
+    "SearchSettings",
+    "band_text",
+    "check_band",
+    "fmt_count",
+    "latest_run",
+    "make_sampler",
+    "parse_band",
+    "parse_count",
+    "run_search",
+    "run_trial",
+]

@@ -1,0 +1,199 @@
+"""Trial results -> run records (results.store), appended before Optuna is told; tallies and the live front.
+
+Lives in the driver only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from nas.search.band import Verdict
+from nas.search.objectives import Selection, metric_name
+
+TIMINGS_FILE = "search_timings.jsonl"
+
+
+def _now_iso(t: float | None = None) -> str:
+    import datetime as dt
+
+    stamp = dt.datetime.fromtimestamp(time.time() if t is None else t, dt.UTC)
+    return stamp.replace(microsecond=0).isoformat()
+
+
+class Recorder:
+    """Builds trial records, appends them to the run (before Optuna is told), and keeps the tallies and
+    front that the progress display shows. Lives in the driver only."""
+
+    def __init__(
+        self,
+        writer: Any,
+        selection: Selection,
+        metric_columns: Sequence[str],
+        done: Mapping[str, int],
+        targets: Sequence[str] = (),
+        target_objective: str = "worst",
+    ) -> None:
+        self.writer = writer
+        self.targets = tuple(targets)
+        self.target_objective = target_objective
+        self.selection = selection
+        self.metric_columns = list(metric_columns)
+        self.counts = {"complete": 0, "failed": 0, "pruned": 0, "infeasible": 0, **done}
+        self.session_done = 0
+        self.points: list[list[float]] = []
+        self.lock = threading.Lock()
+        self.timings_path = Path(writer.path) / TIMINGS_FILE
+        self.asked_at: dict[int, float] = {}
+        self.started = time.time()
+
+    def load_points(self, frame: Any) -> None:
+        if frame is None or len(frame) == 0:
+            return
+        done = frame[frame["status"] == "complete"]
+        cols = self.selection.metrics
+        if all(c in done.columns for c in cols):
+            self.points.extend(done[cols].astype(float).values.tolist())
+
+    def base_record(self, number: int, verdict: Verdict) -> dict[str, Any]:
+        rec: dict[str, Any] = {"trial_id": f"t{number:05d}", "number": number}
+        if verdict.config is not None:
+            rec.update(
+                config_json=verdict.config.to_json(),
+                arch_id=verdict.config.arch_id,
+                params=verdict.params,
+                macs=verdict.conv_macs,
+            )
+        return rec
+
+    def record_infeasible(self, number: int, verdict: Verdict, seconds: float) -> None:
+        now = _now_iso()
+        rec = self.base_record(number, verdict)
+        rec.update(status="infeasible", reason=verdict.reason, started_at=now, ended_at=now, duration_s=seconds)
+        with self.lock:
+            self.writer.append(rec)
+            self.counts["infeasible"] += 1
+
+    def record_result(
+        self, number: int, verdict: Verdict, result: Mapping[str, Any] | None, error: bool
+    ) -> tuple[str, list[float] | None]:
+        """Append the record of a finished trial; returns (status, objective values or None)."""
+        rec = self.base_record(number, verdict)
+        result = dict(result or {})
+        final = bool(result.get("espnas_final"))
+        if error:
+            status, reason = "failed", "the trial's process failed (crash or out of memory; see the Ray logs)"
+        elif not final:
+            epoch = result.get("epoch")
+            status, reason = "pruned", f"stopped early on its accuracy curve after epoch {epoch}"
+        else:
+            status, reason = result.get("espnas_status", "failed"), result.get("espnas_reason")
+        values: list[float] | None = None
+        if self.targets:
+            _target_objective_values(result, self.selection, self.targets, self.target_objective)
+        for col in self.metric_columns:
+            for key in (col, f"{col}_iqr", f"{col}_ci_lo", f"{col}_ci_hi"):
+                if isinstance(result.get(key), (int, float)) and not isinstance(result[key], bool):
+                    rec[key] = float(result[key])
+        if status == "complete":
+            values = []
+            for obj in self.selection.objectives:
+                v = rec.get(obj.metric)
+                if not isinstance(v, (int, float)) or not math.isfinite(float(v)):
+                    status, reason, values = "failed", f"no finite value for objective {obj.metric}", None
+                    break
+                values.append(float(v))
+        t0, t1 = result.get("espnas_t_start"), result.get("espnas_t_end")
+        rec.update(
+            status=status,
+            reason=reason,
+            curve_json=result.get("espnas_curve_json"),
+            fingerprint_json=result.get("espnas_fingerprint_json"),
+            started_at=_now_iso(t0) if t0 else None,
+            ended_at=_now_iso(t1 or time.time()),
+            duration_s=(t1 - t0) if t0 and t1 else None,
+        )
+        if status != "complete":
+            for obj in self.selection.objectives:
+                if obj.source != "analytic":
+                    rec.pop(obj.metric, None)
+        asked = self.asked_at.pop(number, None)
+        with self.lock:
+            t = time.perf_counter()
+            self.writer.append(rec)
+            write_s = time.perf_counter() - t
+            self.counts[status] += 1
+            self.session_done += 1
+            if values is not None:
+                self.points.append(values)
+        self._timing(number, status, asked, result, write_s)
+        return status, values
+
+    def _timing(self, number: int, status: str, asked: float | None, result: Mapping[str, Any], write_s: float):
+        """One line per trial for the overhead benchmark: wall time from ask to record, and its parts."""
+        now = time.time()
+        seconds = json.loads(result.get("espnas_seconds_json") or "{}")
+        line = {
+            "number": number,
+            "status": status,
+            "asked": asked,
+            "recorded": now,
+            "wall_s": (now - asked) if asked else None,
+            "worker_start": result.get("espnas_t_start"),
+            "worker_end": result.get("espnas_t_end"),
+            "data_s": seconds.get("data", 0.0),
+            "train_s": seconds.get("train", 0.0),
+            "measure_s": seconds.get("measure", 0.0),
+            "record_s": write_s,
+        }
+        with self.lock, open(self.timings_path, "a") as fh:
+            fh.write(json.dumps(line) + "\n")
+
+    def front_summary(self) -> tuple[int, float | None]:
+        """Front size and hypervolume of the complete trials so far (reference: accuracy 0 for maximised
+        objectives, 1.1 x the worst value seen for minimised ones; comparable within one run only)."""
+        import numpy as np
+
+        from results.pareto import hypervolume, non_dominated
+
+        with self.lock:
+            pts = np.asarray(self.points, dtype=float)
+        if len(pts) == 0:
+            return 0, None
+        modes = self.selection.modes
+        mask = non_dominated(pts, modes)
+        ref = reference_point(pts, modes)
+        return int(mask.sum()), hypervolume(pts[mask], modes, ref)
+
+
+def reference_point(points: Any, modes: Sequence[str]) -> list[float]:
+    """The run's HV reference: 0 for maximised objectives, 1.1 x the worst seen for minimised ones."""
+    import numpy as np
+
+    pts = np.asarray(points, dtype=float)
+    return [0.0 if m == "max" else float(np.nanmax(pts[:, i])) * 1.1 for i, m in enumerate(modes)]
+
+
+def _target_objective_values(
+    result: dict[str, Any], selection: Selection, targets: Sequence[str], target_objective: str
+) -> None:
+    """With targets, each per-target objective's own column is the worst target's value (or the named one's)."""
+    for obj in selection.objectives:
+        if not obj.per_target:
+            continue
+        per = [result.get(metric_name(obj.metric, t)) for t in targets]
+        if target_objective == "worst":
+            if per and all(isinstance(v, (int, float)) for v in per):
+                result[obj.metric] = max(per) if obj.direction == "min" else min(per)
+        else:
+            v = result.get(metric_name(obj.metric, target_objective))
+            if v is not None:
+                result[obj.metric] = v
+
+
+__all__ = ["TIMINGS_FILE", "Recorder", "reference_point"]

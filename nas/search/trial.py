@@ -1,0 +1,237 @@
+"""What runs inside a Ray trial and in measuring actors: proxy training, then measurement.
+
+`run_trial` is a plain function of a trial's config and a `TrialJob`; it runs without Ray in tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nas.search.objectives import metric_name
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    """The settings a trial needs, shipped to Ray workers (small, picklable)."""
+
+    train: bool
+    measure: tuple[str, ...]  # metric columns to measure: latency_ms, energy_mj, peak_memory_mb
+    data: str
+    image_size: int
+    proxy_epochs: int
+    proxy_max_steps: int | None
+    batch_size: int
+    device: str
+    threads: int
+    measure_threads: int
+    retries: int
+    seed: int
+    latency_budget_s: float
+    latency_batch: int
+    targets: tuple[str, ...]  # measuring actor names; () = measure in the trial on `device`
+    namespace: str
+
+
+def measure_config(
+    config_json: str, metrics: Sequence[str], device: str, *, budget_s: float, batch: int, threads: int | None
+) -> dict[str, Any]:
+    """Measure one ImageNet-shaped config on `device` (deploy form: BN folded): the requested metrics, their
+    spread, the fingerprint, and where it ran. Used in trials and in measuring actors alike."""
+    from search_spaces import EESPConfig
+
+    config = EESPConfig.from_json(config_json)
+    shape = (batch, config.in_channels, *config.input_size)
+    out: dict[str, Any] = {"seconds": {}}
+    if "latency_ms" in metrics:
+        from profilers.latency import measure_latency
+
+        t = time.perf_counter()
+        res = measure_latency(config, shape, device=device, deploy=True, time_budget_s=budget_s, threads=threads)
+        out["latency_ms"] = float(res.median_ms)
+        out["latency_ms_iqr"] = float(res.iqr_ms)
+        lo, hi = res.ci95_ms
+        out["latency_ms_ci_lo"], out["latency_ms_ci_hi"] = float(lo), float(hi)
+        out["fingerprint"] = dict(res.fingerprint or {})
+        out["seconds"]["latency"] = time.perf_counter() - t
+    if "energy_mj" in metrics:
+        from profilers.energy import measure_energy
+
+        t = time.perf_counter()
+        res = measure_energy(config, shape, device=device, deploy=True, threads=threads)
+        out["energy_mj"] = float(res.energy_mj_per_image)
+        out["seconds"]["energy"] = time.perf_counter() - t
+    if "peak_memory_mb" in metrics:
+        from profilers.memory import measure_peak_memory
+
+        t = time.perf_counter()
+        res = measure_peak_memory(config, shape, device=device, deploy=True, threads=threads)
+        out["peak_memory_mb"] = float(res.peak_mb)
+        out["seconds"]["memory"] = time.perf_counter() - t
+    out["where"] = _where()
+    return out
+
+
+def _where() -> dict[str, Any]:
+    import socket
+
+    where: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid()}
+    with contextlib.suppress(Exception):
+        import ray
+
+        if ray.is_initialized():
+            where["node_id"] = ray.get_runtime_context().get_node_id()
+    return where
+
+
+def _one_line(err: BaseException) -> str:
+    text = f"{type(err).__name__}: {err}".strip().splitlines()
+    return text[0][:300] if text else type(err).__name__
+
+
+def run_trial(config: Mapping[str, Any], job: TrialJob, report: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """One trial, as a plain function of its config: proxy training, then measurement. Returns the final
+    result dict (also used without Ray in tests). `report` receives per-epoch accuracy for early stopping."""
+    import torch
+
+    from search_spaces import EESPConfig
+
+    t_start = time.time()
+    seconds: dict[str, float] = {}
+    result: dict[str, Any] = {
+        "espnas_final": True,
+        "espnas_status": "complete",
+        "espnas_reason": None,
+        "params": float(config["espnas_params"]),  # analytic objectives, reported like any metric
+        "macs": float(config["espnas_macs"]),
+    }
+    config_json = config["espnas_config_json"]
+    number = int(config["espnas_number"])
+    torch.set_num_threads(max(1, job.threads))
+    curve: list[float] = []
+    if job.train:
+        from nas.train.proxy import proxy_accuracy, proxy_data
+
+        t = time.perf_counter()
+        data = proxy_data(job.data, job.image_size, job.seed)  # loaded once per worker process
+        seconds["data"] = time.perf_counter() - t
+        arch = EESPConfig.from_json(config_json)
+        arch = arch.replace(num_classes=data.num_classes, input_size=(job.image_size, job.image_size))
+        reason = None
+        for attempt in range(job.retries + 1):
+            curve = []
+
+            def on_epoch(epoch: int, acc: float, curve: list[float] = curve) -> None:
+                curve.append(float(acc))
+                report({"accuracy": float(acc), "epoch": int(epoch), "espnas_final": False})
+
+            t = time.perf_counter()
+            try:
+                proxy = proxy_accuracy(
+                    arch,
+                    data,
+                    epochs=job.proxy_epochs,
+                    max_steps=job.proxy_max_steps,
+                    batch_size=job.batch_size,
+                    device=job.device,
+                    seed=job.seed + number,
+                    report=on_epoch,
+                )
+                ok, reason = bool(proxy.ok), proxy.reason
+            except Exception as err:  # a failing trial is recorded with its reason; the search goes on
+                ok, reason, proxy = False, _one_line(err), None
+                traceback.print_exc()
+            seconds["train"] = seconds.get("train", 0.0) + time.perf_counter() - t
+            if ok and proxy is not None and math.isfinite(float(proxy.accuracy)):
+                result["accuracy"] = float(proxy.accuracy)
+                curve = [float(c) for c in (proxy.curve or curve)]
+                break
+            reason = reason or "proxy accuracy is not finite"
+            result["espnas_attempts"] = attempt + 1
+        else:
+            result.update(espnas_status="failed", espnas_reason=f"training: {reason}")
+    if result["espnas_status"] == "complete" and job.measure:
+        t = time.perf_counter()
+        try:
+            result.update(_measure_all(config_json, job))
+        except Exception as err:
+            traceback.print_exc()
+            result.update(espnas_status="failed", espnas_reason=f"measurement: {_one_line(err)}")
+        seconds["measure"] = time.perf_counter() - t
+    result["espnas_curve_json"] = json.dumps(curve)
+    result["espnas_seconds_json"] = json.dumps(seconds)
+    result["espnas_t_start"] = t_start
+    result["espnas_t_end"] = time.time()
+    return result
+
+
+def _measure_all(config_json: str, job: TrialJob) -> dict[str, Any]:
+    """Measure on every target (per-target columns) or locally; returns metric columns + fingerprint JSON."""
+    out: dict[str, Any] = {}
+    fingerprints: dict[str, Any] = {}
+    seconds: dict[str, Any] = {}
+    if not job.targets:
+        got = measure_config(
+            config_json,
+            job.measure,
+            job.device,
+            budget_s=job.latency_budget_s,
+            batch=job.latency_batch,
+            threads=job.measure_threads,
+        )
+        fingerprints["local"] = {**got.pop("fingerprint", {}), "where": got.pop("where")}
+        seconds["local"] = got.pop("seconds")
+        out.update(got)
+    else:
+        import ray
+
+        actors = [ray.get_actor(actor_name(t), namespace=job.namespace) for t in job.targets]
+        pending = [a.measure.remote(config_json, list(job.measure)) for a in actors]
+        for target, got in zip(job.targets, ray.get(pending), strict=True):
+            fingerprints[target] = {**got.pop("fingerprint", {}), "where": got.pop("where")}
+            seconds[target] = got.pop("seconds")
+            for key, value in got.items():
+                base = next((m for m in job.measure if key.startswith(m)), key)
+                out[metric_name(base, target) + key[len(base) :]] = value
+    out["espnas_fingerprint_json"] = json.dumps(fingerprints, sort_keys=True, default=str)
+    out["espnas_measure_seconds_json"] = json.dumps(seconds)
+    return out
+
+
+def actor_name(target: str) -> str:
+    return f"espnas-measure-{target}"
+
+
+def tune_trainable(config: dict[str, Any], job: TrialJob) -> None:
+    """The Ray Tune function trainable: run the trial, report per-epoch accuracy, then the final result."""
+    from ray import tune
+
+    result = run_trial(config, job, report=tune.report)
+    tune.report(result)
+
+
+class Measurer:
+    """A measuring actor: one per target device, `max_concurrency=1`, so measurements never overlap there."""
+
+    def __init__(self, target: str, device: str, budget_s: float, batch: int, threads: int | None) -> None:
+        self.target, self.device, self.budget_s, self.batch, self.threads = target, device, budget_s, batch, threads
+
+    def measure(self, config_json: str, metrics: list[str]) -> dict[str, Any]:
+        got = measure_config(
+            config_json, metrics, self.device, budget_s=self.budget_s, batch=self.batch, threads=self.threads
+        )
+        got["where"]["target"] = self.target
+        return got
+
+    def where(self) -> dict[str, Any]:
+        return _where()
+
+
+__all__ = ["Measurer", "TrialJob", "actor_name", "measure_config", "run_trial", "tune_trainable"]

@@ -26,7 +26,7 @@ _LAZY = {
     "run_search": "nas.search.driver",
     "Trainer": "nas.train.trainer",
     "TrainResult": "nas.train.trainer",
-    "ExportResult": "nas.export.pipeline",
+    "ExportResult": "nas.export.result",
 }
 
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nas.export.layout import ExportError
-from nas.export.loading import ONNX_FILE, TORCHSCRIPT_FILE, WEIGHTS_FILE, WEIGHTS_FORMAT, _one_line
+from nas.export.layout import ONNX_FILE, TORCHSCRIPT_FILE, WEIGHTS_FILE, WEIGHTS_FORMAT, ExportError
+from nas.export.loading import _one_line
 from results.files import atomic_path
 from search_spaces.errors import EspnasError
 

@@ -1,4 +1,6 @@
-"""The export directory being written: its error, JSON files, manifest, and the move into place.
+"""The export directory's layout (its file names, manifest schema, weights format) and its writing: JSON
+files, the manifest, and the move into place. Export (`pipeline`, `formats`, `model_card`) and loading
+(`loading`) both take the schema from here, so it has one owner.
 
 Only the standard library is imported at module level (`import nas` stays cheap).
 """
@@ -6,6 +8,7 @@ Only the standard library is imported at module level (`import nas` stays cheap)
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import math
 import os
 import shutil
@@ -14,7 +17,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nas.export.loading import MANIFEST_DIGEST_FILE, MANIFEST_FILE, MANIFEST_SCHEMA, manifest_digest_line, sha256_file
 from results.files import write_json_atomic, write_text_atomic
 from search_spaces.errors import EspnasError
 
@@ -22,8 +24,41 @@ if TYPE_CHECKING:  # pragma: no cover
     from search_spaces import EESPConfig
 
 
+# The files of an export directory. The first three are what loading needs.
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+MANIFEST_FILE = "manifest.json"
+MANIFEST_DIGEST_FILE = "manifest.sha256"  # the manifest's own sha256, in `sha256sum -c` format
+ONNX_FILE = "model.onnx"
+TORCHSCRIPT_FILE = "model.torchscript.pt"
+TRAINING_FILE = "training.json"
+SEARCH_METRICS_FILE = "search_metrics.json"
+FINGERPRINT_FILE = "fingerprint.json"
+PROFILE_FILE = "profile.json"
+VERIFICATION_FILE = "verification.json"
+MODEL_CARD_FILE = "MODEL_CARD.md"
+
+MANIFEST_SCHEMA = 1
+# safetensors metadata key marking a file as espnas weights, and its value.
+WEIGHTS_FORMAT = "espnas-eesp-weights/1"
+
+
 class ExportError(EspnasError):
     """An export that cannot be done as asked (bad selection, bad format, target exists, a failed check)."""
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks (weights files can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def manifest_digest_line(manifest_path: Path) -> str:
+    """The whole content of manifest.sha256 for this manifest, in `sha256sum` format."""
+    return f"{sha256_file(manifest_path)}  {MANIFEST_FILE}\n"
 
 
 def check_target(target: Path, overwrite: bool) -> None:

@@ -12,11 +12,20 @@ Only the standard library is imported at module level: `import nas` stays cheap.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nas.export.layout import (
+    CONFIG_FILE,
+    MANIFEST_DIGEST_FILE,
+    MANIFEST_FILE,
+    MANIFEST_SCHEMA,
+    WEIGHTS_FILE,
+    WEIGHTS_FORMAT,
+    manifest_digest_line,
+    sha256_file,
+)
 from search_spaces.errors import EspnasError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,41 +33,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from search_spaces import EESPConfig
 
-# The files of an export directory. The first three are what loading needs.
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-MANIFEST_FILE = "manifest.json"
-MANIFEST_DIGEST_FILE = "manifest.sha256"  # the manifest's own sha256, in `sha256sum -c` format
-ONNX_FILE = "model.onnx"
-TORCHSCRIPT_FILE = "model.torchscript.pt"
-TRAINING_FILE = "training.json"
-SEARCH_METRICS_FILE = "search_metrics.json"
-FINGERPRINT_FILE = "fingerprint.json"
-PROFILE_FILE = "profile.json"
-VERIFICATION_FILE = "verification.json"
-MODEL_CARD_FILE = "MODEL_CARD.md"
-
-MANIFEST_SCHEMA = 1
-# safetensors metadata key marking a file as espnas weights, and its value.
-WEIGHTS_FORMAT = "espnas-eesp-weights/1"
-
 
 class ExportDirError(EspnasError):
     """An export directory that cannot be loaded: missing, corrupted, or whose config and weights disagree."""
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks (weights files can be large)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def manifest_digest_line(manifest_path: Path) -> str:
-    """The whole content of manifest.sha256 for this manifest, in `sha256sum` format."""
-    return f"{sha256_file(manifest_path)}  {MANIFEST_FILE}\n"
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:

@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from nas.export.layout import now_iso
-from nas.export.loading import MANIFEST_FILE, ONNX_FILE, TORCHSCRIPT_FILE
+from nas.export.layout import MANIFEST_FILE, ONNX_FILE, TORCHSCRIPT_FILE, now_iso
+from nas.export.result import fmt_pct, fmt_value
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nas.export.pipeline import ExportResult
+    from nas.export.result import ExportResult
 
 
 def model_card(result: ExportResult, *, input_shape: tuple[int, ...], fingerprint: Mapping[str, Any]) -> str:
@@ -142,22 +142,6 @@ def model_card(result: ExportResult, *, input_shape: tuple[int, ...], fingerprin
         "",
     ]
     return "\n".join(lines)
-
-
-def fmt_pct(value: Any) -> str:
-    """An accuracy as a percentage (a fraction <= 1 is scaled); "-" when missing."""
-    if not isinstance(value, (int, float)):
-        return "-"
-    return f"{100 * value:.1f}%" if value <= 1 else f"{value:.1f}%"
-
-
-def fmt_value(value: Any) -> str:
-    """A number to four significant digits; "-" when missing."""
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def _floats(values: Sequence[float]) -> str:

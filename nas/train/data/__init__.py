@@ -1,6 +1,7 @@
 """Data sources for training and the search's proxy: all local, nothing downloaded.
 
-`load_data(source, image_size)` takes "digits" (scikit-learn's bundled 8x8 digits), an image folder (the
+`load_data(source, image_size)` takes "digits" (scikit-learn's bundled 8x8 digits), "scenes" (those digits
+composed into cluttered scenes, nas/train/data/scenes.py), an image folder (the
 ImageNet layout) or a CIFAR-10/100 python-batch directory, and returns a `DataSource`. `DataSource.loader()`
 gives the batches of one epoch; their order and augmentation are a function of (seed, epoch) only, which is
 what lets an interrupted training run resume bit for bit.
@@ -21,6 +22,7 @@ from nas.train.data.cifar import cifar_layout, load_cifar
 from nas.train.data.digits import load_digits
 from nas.train.data.folders import SeededSampler, load_folders
 from nas.train.data.memory import BatchLoader, InMemoryDataset
+from nas.train.data.scenes import load_scene_classification
 from search_spaces.errors import EspnasError
 
 __all__ = ["DataSource", "epoch_seed", "load_data"]
@@ -94,11 +96,14 @@ def load_data(
     if str(source) == "digits":
         train, val, names = load_digits(image_size, seed=seed, val_fraction=val_fraction, augment=augment)
         return DataSource("digits", train, val, len(names), names, image_size)
+    if str(source) == "scenes":
+        train, val, names = load_scene_classification(image_size, seed=seed, val_fraction=val_fraction, augment=augment)
+        return DataSource("scenes", train, val, len(names), names, image_size)
     path = Path(source).expanduser()
     if not path.exists():
-        raise EspnasError(f"data source {str(source)!r} not found; use 'digits', an image folder or a CIFAR directory")
+        raise EspnasError(f"data source {str(source)!r} not found; use 'digits', 'scenes', an image folder or a CIFAR directory")
     if not path.is_dir():
-        raise EspnasError(f"data source {path} is a file; use 'digits', an image folder or a CIFAR directory")
+        raise EspnasError(f"data source {path} is a file; use 'digits', 'scenes', an image folder or a CIFAR directory")
     for candidate in (path, path / "cifar-10-batches-py", path / "cifar-100-python"):
         layout = cifar_layout(candidate) if candidate.is_dir() else None
         if layout:

@@ -69,7 +69,11 @@ def run_presets(args: argparse.Namespace) -> None:
 
 def run_count(args: argparse.Namespace) -> None:
     from search_spaces import resolve
+    from search_spaces.segmentation import is_segmentation_spec
 
+    if is_segmentation_spec(args.spec):
+        _run_count_segmentation(args)
+        return
     cfg = resolve(args.spec)
     if args.classes is not None:
         if args.classes < 1:
@@ -84,6 +88,29 @@ def run_count(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
+    _print_counts(result, counts.config.to_compact())
+
+
+def _run_count_segmentation(args: argparse.Namespace) -> None:
+    """`espnas count espnetv2-seg-0.5`: the segmentation network (docs/segmentation.md)."""
+    from profilers.segmentation_counting import count_segmentation
+
+    if args.classes is not None and args.classes < 1:
+        raise ConfigError(f"--classes {args.classes} is invalid; valid: a positive integer")
+    counts = count_segmentation(args.spec, args.input_size, args.classes)
+    result = counts.to_dict(by_layer=args.by_layer)
+    if args.cross_check:
+        from profilers.segmentation_counting import cross_check_segmentation  # builds the model: torch
+
+        check = cross_check_segmentation(counts.config)
+        result["cross_check"] = check
+        if not args.json:
+            state = "equal" if check["agrees"] else "DIFFERENT"
+            console().print(f"cross-check: analytic and hook counts are {state}")
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    result.pop("cross_check", None)
     _print_counts(result, counts.config.to_compact())
 
 

@@ -34,12 +34,23 @@ from pathlib import Path
 from typing import Any
 
 from nas.search.band import DEFAULT_BAND, band_text, check_band, fmt_count, parse_band, parse_count
+from nas.search.checks import check_cluster_fits, check_settings
 from nas.search.errors import SearchError
 from nas.search.objectives import Objective, Selection, metric_name, select_objectives
 from nas.search.progress import Progress, progress_callback
 from nas.search.ray_session import default_concurrency, quiet_ray_logs, ray_session, start_measurers
 from nas.search.recorder import Recorder
-from nas.search.resume import OPTUNA_FILE, latest_run, reconcile
+from nas.search.resume import (
+    OPTUNA_FILE,
+    RESEEDED_NOTE,
+    check_study,
+    check_study_arches,
+    latest_run,
+    reconcile,
+    resume_seed,
+    resumed_settings,
+    stored_space,
+)
 from nas.search.samplers import SAMPLERS, make_sampler
 from nas.search.searcher import make_searcher_class
 from nas.search.space import SearchSpace, load_space
@@ -162,8 +173,7 @@ def _metric_columns(selection: Selection, targets: Sequence[str]) -> dict[str, s
 
 
 def _validate(settings: SearchSettings) -> None:
-    if settings.trials < 1:
-        raise SearchError(f"--trials {settings.trials} is invalid; valid: 1 or more")
+    check_settings(settings)  # every number, name, path and URL (nas.search.checks)
     if settings.sampler.lower() not in SAMPLERS and not settings.sampler[:1].isupper() and ":" not in settings.sampler:
         raise SearchError(f"unknown sampler {settings.sampler!r}; valid: {', '.join(SAMPLERS)} or an Optuna class")
     if settings.early_stop not in EARLY_STOPPING:
@@ -185,39 +195,51 @@ def _validate(settings: SearchSettings) -> None:
 
 
 def run_search(settings: SearchSettings) -> SearchOutcome:
-    """Run (or resume) a search and return its outcome; every trial is in the run directory as it ends."""
+    """Run (or resume) a search and return its outcome; every trial is in the run directory as it ends.
+
+    Every setting is checked before anything is written or started. A search that fails before its first
+    record leaves nothing behind; one that fails later is marked failed with its reason (see nas.search.rollback).
+    """
     import optuna
 
-    from results.store import RunWriter, read_trials
+    from nas.search.rollback import remove_run, run_guard
+    from results.store import RunWriter, read_metadata, read_trials
 
     t_begin = time.perf_counter()
     resumed = settings.resume
+    notes: list[str] = []
     if settings.resume:
         run_dir = Path(settings.run_dir) if settings.run_dir else latest_run()
         if not (run_dir / "run.json").is_file():
             raise SearchError(f"no run to resume at {str(run_dir)!r}; it has no run.json")
-        writer = RunWriter.open_existing(run_dir)
-        stored = SearchSettings.from_dict(writer.metadata.get("settings", {}).get("search", {}))
+        stored_meta = read_metadata(run_dir)
+        stored = SearchSettings.from_dict(stored_meta.get("settings", {}).get("search", {}))
         # Only how much more and how to show it may change on resume; what is searched may not.
-        settings = replace(
-            stored,
-            trials=settings.trials if settings.trials != DEFAULT_TRIALS else stored.trials,
-            progress=settings.progress,
-            address=settings.address or stored.address,
-            run_dir=str(run_dir),
-            resume=True,
-        )
+        settings, resume_notes = resumed_settings(settings, stored, run_dir, DEFAULT_TRIALS)
+        notes += resume_notes
     _validate(settings)
-    space = load_space(settings.space)
+    space = stored_space(stored_meta, run_dir) if settings.resume else load_space(settings.space)
+    if not space.searched:
+        raise SearchError(
+            f"search space {space.source or space.name!r} varies no knob, so every trial would be the same config; "
+            "valid: a space with at least one knob given as a list of choices or a {low, high} range"
+        )
     selection = select_objectives(settings.objectives, settings.device)
-    notes = list(selection.notes)
+    notes += list(selection.notes)
     metrics = _metric_columns(selection, settings.targets)
+    make_sampler(settings.sampler, settings.seed)  # an unknown or unbuildable sampler fails here, not in Ray
+    if selection.has("accuracy"):
+        _check_data(settings)  # a bad --data fails here, before a run directory exists
     if not settings.resume:
         run_dir = Path(settings.run_dir) if settings.run_dir else _default_run_dir(settings.name)
         if (run_dir / "run.json").exists():
             raise SearchError(
                 f"{str(run_dir)!r} already holds a run; pass --resume to continue it or pick a new --run-dir"
             )
+        created_dir = not run_dir.exists()
+        storage_url = _storage_url(settings, run_dir)
+        if settings.storage is not None:
+            _check_fresh_storage(storage_url)
         run_dir.mkdir(parents=True, exist_ok=True)
         settings = replace(settings, run_dir=str(run_dir))
         metadata = {
@@ -237,46 +259,102 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
             },
             "versions": _versions(),
         }
-        writer = RunWriter(run_dir, metadata)
-    storage_url = _storage_url(settings, run_dir)
-    existing = read_trials(run_dir) if settings.resume else None
-    done_counts: dict[str, int] = {}
-    if existing is not None and len(existing):
-        done_counts = {k: int(v) for k, v in existing["status"].value_counts().items()}
-    feasible_done = sum(done_counts.get(s, 0) for s in ("complete", "failed", "pruned"))
-    remaining = max(0, settings.trials - feasible_done)
-
-    recorder = Recorder(
-        writer,
-        selection,
-        [m for m in metrics if m not in ("params", "macs")],
-        done_counts,
-        settings.targets,
-        settings.target_objective,
-    )
-    recorder.load_points(existing)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = optuna.storages.RDBStorage(storage_url)
-    directions = [o.optuna_direction for o in selection.objectives]
-    study = optuna.create_study(storage=storage, study_name=STUDY_NAME, directions=directions, load_if_exists=True)
-    if settings.resume:
-        told, requeued = reconcile(study, existing, selection)
-        if told or requeued:
-            notes.append(f"resume: {told} recorded trial(s) told to Optuna, {requeued} interrupted trial(s) re-queued")
-
-    ray_startup = 0.0
-    if remaining > 0 and selection.has("accuracy"):
         try:
-            import nas.train.proxy  # noqa: F401
-        except ImportError as err:
-            raise SearchError(
-                f"the accuracy objective needs the proxy trainer nas.train.proxy, which cannot be imported ({err}); "
-                "search other objectives, e.g. --objectives latency,params"
-            ) from None
-    if remaining > 0:
-        ray_startup = _run_tune(settings, space, selection, recorder, storage, remaining, notes)
+            writer = RunWriter(run_dir, metadata)
+        except BaseException:
+            if created_dir:
+                remove_run(run_dir, created_dir=True)
+            raise
+        existing = None
+    else:
+        storage_url = _storage_url(settings, run_dir)
+        existing = read_trials(run_dir, stored_meta)
+        notes += check_study(storage_url, settings.storage is None, run_dir, existing, STUDY_NAME)
+        writer = RunWriter.open_existing(run_dir)
+        created_dir = False
+        if writer.metadata.pop("failure", None) is not None:
+            writer.update_metadata()
+    with run_guard(run_dir, writer, new_run=not resumed, created_dir=created_dir):
+        done_counts: dict[str, int] = {}
+        if existing is not None and len(existing):
+            done_counts = {k: int(v) for k, v in existing["status"].value_counts().items()}
+        feasible_done = sum(done_counts.get(s, 0) for s in ("complete", "failed", "pruned"))
+        remaining = max(0, settings.trials - feasible_done)
+
+        recorder = Recorder(
+            writer,
+            selection,
+            [m for m in metrics if m not in ("params", "macs")],
+            done_counts,
+            settings.targets,
+            settings.target_objective,
+        )
+        recorder.load_points(existing)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        storage = optuna.storages.RDBStorage(storage_url)
+        directions = [o.optuna_direction for o in selection.objectives]
+        study = optuna.create_study(storage=storage, study_name=STUDY_NAME, directions=directions, load_if_exists=True)
+        sampler_seed = settings.seed
+        if settings.resume:
+            if [d.name.lower() for d in study.directions] != directions:
+                raise SearchError(
+                    f"the Optuna storage of {run_dir} optimises {len(study.directions)} objectives in other "
+                    "directions than the run's; it does not belong to this run (restore the run's own storage)"
+                )
+            check_study_arches(study, existing)
+            told, requeued = reconcile(study, existing, selection)
+            if told or requeued:
+                notes.append(
+                    f"resume: {told} recorded trial(s) told to Optuna, {requeued} interrupted trial(s) re-queued"
+                )
+            if len(study.trials):
+                sampler_seed = resume_seed(settings.seed, len(study.trials))
+                notes.append(RESEEDED_NOTE.format(seed=sampler_seed, n=len(study.trials)))
+
+        ray_startup = 0.0
+        if remaining > 0 and selection.has("accuracy"):
+            try:
+                import nas.train.proxy  # noqa: F401
+            except ImportError as err:
+                raise SearchError(
+                    f"the accuracy objective needs the proxy trainer nas.train.proxy, which cannot be imported "
+                    f"({err}); search other objectives, e.g. --objectives latency,params"
+                ) from None
+        if remaining > 0:
+            ray_startup = _run_tune(
+                settings, space, selection, recorder, storage, remaining, notes, sampler_seed=sampler_seed
+            )
+        if recorder.duplicates:
+            notes.append(
+                f"{recorder.duplicates} proposal(s) repeated a config already complete in this run and were not "
+                "trained again (told to Optuna with the stored values; 'duplicate_of' in the study)"
+            )
     writer.finish()
     return _outcome(run_dir, selection, recorder, notes, time.perf_counter() - t_begin, ray_startup, resumed)
+
+
+def _check_data(settings: SearchSettings) -> None:
+    """Load the proxy data once (cached for the trials in this process): a missing path, a corrupt file or a
+    folder of one class is refused before the run starts."""
+    from nas.train.proxy import proxy_data
+
+    proxy_data(settings.data, settings.image_size, settings.seed)
+
+
+def _check_fresh_storage(url: str) -> None:
+    """A new run's user-given storage must not already hold this run's study (its numbers would collide)."""
+    import optuna
+
+    try:
+        summaries = optuna.get_all_study_summaries(storage=optuna.storages.RDBStorage(url))
+    except Exception as err:
+        line = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise SearchError(f"cannot open the Optuna storage {url!r} ({line}); valid: a reachable RDB URL") from None
+    if any(s.study_name == STUDY_NAME for s in summaries):
+        raise SearchError(
+            f"the Optuna storage {url!r} already holds a study {STUDY_NAME!r} (another run's); "
+            "valid: a storage without it, or --resume of the run that made it"
+        )
 
 
 def _versions() -> dict[str, str]:
@@ -295,6 +373,8 @@ def _run_tune(
     storage: Any,
     remaining: int,
     notes: list[str],
+    *,
+    sampler_seed: int,
 ) -> float:
     """Start or join Ray and run `remaining` feasible trials through Tune; returns Ray's start-up seconds."""
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no CSV/JSON/TensorBoard per trial
@@ -319,6 +399,7 @@ def _run_tune(
         if gpus is None:
             gpus = 1.0 if settings.device.startswith("cuda") and not settings.targets else 0.0
         cluster_cpus = float(ray.cluster_resources().get("CPU", 1))
+        check_cluster_fits(settings, cluster_cpus)  # a trial no node can hold would wait forever
         concurrency = default_concurrency(
             settings.concurrency,
             settings.device,
@@ -326,18 +407,13 @@ def _run_tune(
             measuring_locally=bool(measuring) and not settings.targets,
             cpus=cluster_cpus,
         )
-        if job.train:
-            # A bad --data fails here, once, rather than in every trial.
-            from nas.train.proxy import proxy_data
-
-            proxy_data(settings.data, settings.image_size, settings.seed)
         cls = make_searcher_class()
         searcher = cls(
             space,
             tuple(settings.flops),
             selection,
             recorder,
-            sampler=make_sampler(settings.sampler, settings.seed),
+            sampler=make_sampler(settings.sampler, sampler_seed),
             storage=storage,
             study_name=STUDY_NAME,
             max_infeasible=settings.max_infeasible or max(200, 20 * settings.trials),

@@ -51,6 +51,10 @@ class Recorder:
         self.timings_path = Path(writer.path) / TIMINGS_FILE
         self.asked_at: dict[int, float] = {}
         self.started = time.time()
+        # arch_id -> (trial id, objective values) of every complete trial: a proposal of one of these is a
+        # duplicate and is not trained again (a resumed sampler, or TPE re-proposing a config).
+        self.completed: dict[str, tuple[str, list[float]]] = {}
+        self.duplicates = 0
 
     def load_points(self, frame: Any) -> None:
         if frame is None or len(frame) == 0:
@@ -58,7 +62,17 @@ class Recorder:
         done = frame[frame["status"] == "complete"]
         cols = self.selection.metrics
         if all(c in done.columns for c in cols):
-            self.points.extend(done[cols].astype(float).values.tolist())
+            values = done[cols].astype(float).values.tolist()
+            self.points.extend(values)
+            if "arch_id" in done.columns:
+                for trial_id, arch, vals in zip(done["trial_id"], done["arch_id"], values, strict=True):
+                    if isinstance(arch, str):
+                        self.completed.setdefault(arch, (str(trial_id), vals))
+
+    def duplicate_of(self, arch_id: str | None) -> tuple[str, list[float]] | None:
+        """(trial id, values) of the complete trial of this architecture, or None."""
+        with self.lock:
+            return self.completed.get(arch_id) if arch_id else None
 
     def base_record(self, number: int, verdict: Verdict) -> dict[str, Any]:
         rec: dict[str, Any] = {"trial_id": f"t{number:05d}", "number": number}
@@ -131,6 +145,8 @@ class Recorder:
             self.session_done += 1
             if values is not None:
                 self.points.append(values)
+                if rec.get("arch_id"):
+                    self.completed.setdefault(str(rec["arch_id"]), (str(rec["trial_id"]), list(values)))
         self._timing(number, status, asked, result, write_s)
         return status, values
 

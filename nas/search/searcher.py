@@ -74,6 +74,7 @@ def make_searcher_class() -> type:
             if self.gave_up:
                 return Searcher.FINISHED
             study = self._ot_study
+            repeats = 0
             for _ in range(self.max_infeasible):
                 t = time.perf_counter()
                 ot_trial = study.ask()
@@ -84,6 +85,17 @@ def make_searcher_class() -> type:
                 if verdict.conv_macs is not None:
                     ot_trial.set_user_attr("conv_macs", verdict.conv_macs)
                     ot_trial.set_user_attr("arch_id", verdict.config.arch_id)
+                duplicate = self._duplicate(verdict)
+                if verdict.feasible and duplicate is not None:
+                    # Already trained and measured in this run: tell the stored values, train nothing.
+                    ot_trial.set_user_attr("duplicate_of", duplicate[0])
+                    self.recorder.duplicates += 1
+                    repeats += 1
+                    if duplicate[1] is None:  # in flight: its values are not known yet
+                        study.tell(ot_trial, None, state=optuna.trial.TrialState.FAIL)
+                    else:
+                        study.tell(ot_trial, duplicate[1])
+                    continue
                 if verdict.feasible:
                     self._ot_trials[trial_id] = ot_trial
                     self.verdicts[trial_id] = (ot_trial.number, verdict)
@@ -99,11 +111,31 @@ def make_searcher_class() -> type:
                 # Record first, then tell: a kill in between is repaired on resume (see nas.search.resume).
                 self.recorder.record_infeasible(ot_trial.number, verdict, time.perf_counter() - t)
                 study.tell(ot_trial, [o.infeasible_value for o in self.selection.objectives])
-            self.gave_up = (
-                f"{self.max_infeasible} proposals in a row fell outside the band {band_text(self.band)}; "
-                "widen --flops or edit the space"
-            )
+            if repeats == self.max_infeasible:
+                self.gave_up = (
+                    f"{self.max_infeasible} proposals in a row repeated configs this run already trained; the "
+                    "space is exhausted (widen it, or ask for fewer --trials)"
+                )
+            else:
+                repeated = f" or repeated trained configs ({repeats} of them)" if repeats else ""
+                self.gave_up = (
+                    f"{self.max_infeasible} proposals in a row fell outside the band {band_text(self.band)}"
+                    f"{repeated}; widen --flops or edit the space"
+                )
             return Searcher.FINISHED
+
+        def _duplicate(self, verdict: Verdict) -> tuple[str, list[float] | None] | None:
+            """The trial this proposal repeats: a complete one (with its values) or one in flight."""
+            arch = verdict.config.arch_id if verdict.config is not None else None
+            if arch is None:
+                return None
+            done = self.recorder.duplicate_of(arch)
+            if done is not None:
+                return done[0], done[1]
+            for number, other in self.verdicts.values():
+                if other.config is not None and other.config.arch_id == arch:
+                    return f"t{number:05d}", None
+            return None
 
         def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
             return  # multi-objective: Optuna takes no intermediate values (early stopping is Tune's)

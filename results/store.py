@@ -418,6 +418,25 @@ def _batch_files(path: Path) -> list[Path]:
     return [trials / name for _, name in sorted(found)]
 
 
+def _read_batch(path: Path, columns: Sequence[str] | None = None) -> pa.Table:
+    """One batch file, or a one-line RunError naming it (truncated, empty, not Parquet, lacking columns)."""
+    try:
+        table = pq.ParquetFile(path).read(columns=columns)
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowException, OSError, ValueError, KeyError) as err:
+        line = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        raise RunError(
+            f"{path}: not a readable batch of trial records ({line}); move the file out of trials/ to read the rest"
+        ) from None
+    missing = [c for c in (columns or REQUIRED_COLUMNS) if c not in table.column_names]
+    if missing:
+        raise RunError(
+            f"{path}: batch lacks the column(s) {', '.join(missing)}; move the file out of trials/ to read the rest"
+        )
+    return table
+
+
 def empty_trials(metadata: Mapping[str, Any]) -> pd.DataFrame:
     """A trials DataFrame with no rows but every column a run of this metadata has."""
     return _to_pandas(records_to_table([], metadata))
@@ -437,7 +456,7 @@ def read_trials(run_dir: str | os.PathLike[str], metadata: Mapping[str, Any] | N
         files = _batch_files(path)
         try:
             # ParquetFile.read skips the dataset machinery of pq.read_table: ~2x faster on many small files
-            tables = [pq.ParquetFile(f).read() for f in files]
+            tables = [_read_batch(f) for f in files]
             break
         except FileNotFoundError:  # a file vanished between listing and reading (compaction); list again
             continue
@@ -539,7 +558,11 @@ def _summarise(path: Path) -> RunSummary:
         return RunSummary(path, path.name, 0, {}, [], [], None, None, error=str(err))
     files = _batch_files(path)
     if files:
-        statuses = pa.concat_tables([pq.ParquetFile(f).read(columns=["trial_id", "status"]) for f in files])
+        try:
+            parts = [_read_batch(f, ["trial_id", "status"]) for f in files]
+            statuses = pa.concat_tables(parts, promote_options="permissive")
+        except (RunError, pa.ArrowException) as err:  # one bad run must not break the listing of the others
+            return RunSummary(path, str(meta["name"]), 0, {}, [], [], meta.get("created"), meta.get("ended"), str(err))
         frame = statuses.to_pandas().drop_duplicates("trial_id", keep="last")
         counts_series = frame["status"].value_counts()
     else:

@@ -39,7 +39,9 @@ PAPER_DEFAULTS: dict[str, Any] = {
     "input_shortcut": True,
     "head_channels": "rule",
 }
-KNOB_NAMES = (*PAPER_DEFAULTS, *WIDTH_KNOBS)
+# Per-level dilation caps (r_lim), as an alternative to the five-cap string `dilation_caps`.
+CAP_KNOBS = tuple(f"dilation_cap_{i}" for i in range(1, 6))
+KNOB_NAMES = (*PAPER_DEFAULTS, *WIDTH_KNOBS, *CAP_KNOBS)
 TOP_LEVEL_KEYS = ("name", "description", "knobs")
 RANGE_KEYS = ("low", "high", "step", "log")
 DEFAULT_SPACE = "paper"
@@ -141,12 +143,31 @@ class SearchSpace:
 
 def default_space_path() -> Path:
     """The shipped paper space (package data)."""
-    return Path(str(resources.files("nas.search") / "spaces" / f"{DEFAULT_SPACE}.toml"))
+    return shipped_space_path(DEFAULT_SPACE)
+
+
+def shipped_space_path(name: str) -> Path:
+    """The shipped space file of that name (package data: nas/search/spaces/NAME.toml)."""
+    return Path(str(resources.files("nas.search") / "spaces" / f"{name}.toml"))
+
+
+def shipped_spaces() -> tuple[str, ...]:
+    """The names of the shipped spaces ("paper", "stages", ...)."""
+    return tuple(
+        sorted(
+            p.name[: -len(".toml")]
+            for p in resources.files("nas.search").joinpath("spaces").iterdir()
+            if p.name.endswith(".toml")
+        )
+    )
 
 
 def load_space(path: str | Path | None = None) -> SearchSpace:
-    """Read a space file (TOML); None means the shipped paper space. Raises SpaceError naming the key."""
+    """Read a space file (TOML) or a shipped space by name ("paper", "stages"); None means the shipped paper
+    space. Raises SpaceError naming the key."""
     p = default_space_path() if path is None else Path(path)
+    if path is not None and not p.is_file() and str(path) in shipped_spaces():
+        p = shipped_space_path(str(path))
     if not p.is_file():
         raise SpaceError(
             f"search-space file {str(p)!r} does not exist; valid: a TOML file such as {default_space_path()}"
@@ -178,10 +199,20 @@ def parse_space(data: Mapping[str, Any], source: str = "<dict>") -> SearchSpace:
         raise SpaceError(f"{source}: per-stage widths need all of c1..c5; missing {', '.join(missing)}")
     if widths and "scale" in knobs_in:
         raise SpaceError(f"{source}: give either 'scale' or per-stage widths c1..c5, not both")
+    caps = [c for c in CAP_KNOBS if c in knobs_in]
+    if caps and len(caps) != len(CAP_KNOBS):
+        missing = [c for c in CAP_KNOBS if c not in knobs_in]
+        raise SpaceError(
+            f"{source}: per-level dilation caps need all of dilation_cap_1..5; missing {', '.join(missing)}"
+        )
+    if caps and "dilation_caps" in knobs_in:
+        raise SpaceError(f"{source}: give either 'dilation_caps' or dilation_cap_1..5, not both")
 
     merged: dict[str, Any] = dict(PAPER_DEFAULTS)
     if widths:
         merged.pop("scale")
+    if caps:
+        merged.pop("dilation_caps")
     merged.update(knobs_in)
     knobs = tuple(_parse_knob(f"{source}: knobs.{key}", key, value) for key, value in merged.items())
     description = data.get("description", "")
@@ -247,6 +278,9 @@ def _check_value(where: str, key: str, v: Any) -> None:
     elif key.startswith("depth_"):
         if not is_int or not 0 <= v <= 64:
             raise SpaceError(f"{where}: {v!r} is invalid; valid: an integer number of units 0..64")
+    elif key in CAP_KNOBS:
+        if not is_int or v < 3:
+            raise SpaceError(f"{where}: {v!r} is invalid; valid: an integer dilation cap of at least 3")
     elif key in WIDTH_KNOBS or key == "branches":
         if not is_int or v < 1:
             raise SpaceError(f"{where}: {v!r} is invalid; valid: a positive integer")
@@ -308,7 +342,11 @@ def sample_to_config(flat: Mapping[str, Any], space: SearchSpace) -> EESPConfig:
         "branches": k,
         "reduce_groups": groups("reduce_groups"),
         "expand_groups": groups("expand_groups"),
-        "dilation_caps": _parse_caps("dilation_caps", values["dilation_caps"]),
+        "dilation_caps": (
+            tuple(int(values[c]) for c in CAP_KNOBS)
+            if "dilation_caps" not in values
+            else _parse_caps("dilation_caps", values["dilation_caps"])
+        ),
         "hff": bool(values["hff"]),
         "input_shortcut": bool(values["input_shortcut"]),
         "num_classes": COUNT_CLASSES,

@@ -122,16 +122,26 @@ def profile(
     energy_window_s: float = 2.0,
     energy_repeats: int = 3,
     on_step: Callable[[str], None] | None = None,
+    runtimes: Sequence[str] | None = None,
 ) -> ProfileReport:
     """Latency (and optionally energy and peak memory) of each model at each batch size on `device`.
 
     Energy asked for where no power source exists raises `PowerUnavailable` before anything is measured.
+    `runtimes` (see `profilers.runtimes`) times each model in each named runtime, interleaved, each checked
+    against eager first; it replaces `deploy`, `compile` and `channels_last`.
     """
     if not specs:
         raise EspnasError("profile needs at least one model spec")
     device_type(device)
     if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
         raise EspnasError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
+    if runtimes:
+        return _profile_runtimes(
+            specs, list(runtimes), device=device, batch_sizes=batch_sizes, input_size=input_size, dtype=dtype,
+            flags={"deploy": deploy, "compile": compile, "channels_last": channels_last, "cuda_graph": cuda_graph,
+                   "energy": energy, "memory": memory},
+            threads=threads, time_budget_s=time_budget_s, rounds=rounds, on_step=on_step,
+        )  # fmt: skip
     if energy:
         avail = power_available(device)
         if not avail:
@@ -203,6 +213,67 @@ def profile(
         "rounds": rounds if len(specs) > 1 else None,
         "cuda_graph": cuda_graph,
         **common,
+    }
+    return ProfileReport(records=records, settings=settings, fingerprint=fp)
+
+
+def _profile_runtimes(
+    specs: Sequence[Any],
+    runtimes: list[str],
+    *,
+    device: str,
+    batch_sizes: Sequence[int],
+    input_size: tuple[int, int] | None,
+    dtype: str,
+    flags: dict[str, bool],
+    threads: int | None,
+    time_budget_s: float,
+    rounds: int,
+    on_step: Callable[[str], None] | None,
+) -> ProfileReport:
+    """Latency of every (model, runtime) pair, interleaved when there are several; ratios against the first."""
+    from profilers.runtimes import compare_runtimes, get_runtime, measure_runtime
+
+    given = [f"--{name.replace('_', '-')}" for name, on in flags.items() if on]
+    if given:
+        raise EspnasError(
+            f"{', '.join(given)} cannot be combined with --runtime, which times latency in the named runtimes; "
+            "valid: --runtime deploy for the deploy form, --runtime compile for torch.compile"
+        )
+    names = [get_runtime(r).name for r in runtimes]
+    for name in names:
+        get_runtime(name).require(device, dtype)
+    shape = None if input_size is None else _shape(input_size)
+    pairs = [(spec, name) for spec in specs for name in names]
+    records: list[dict[str, Any]] = []
+    fp: dict[str, Any] = {}
+    for bs in batch_sizes:
+        if on_step:
+            on_step(f"latency, batch {bs}")
+        common = {"batch_size": bs, "dtype": dtype, "threads": threads, "time_budget_s": time_budget_s}
+        if len(pairs) == 1:
+            res = measure_runtime(pairs[0][0], shape, device, runtime=names[0], **common)
+            records.append(_latency_record(res, None, None))
+            fp = res.fingerprint
+        else:
+            cmp = compare_runtimes(pairs, shape, device, rounds=rounds, **common)
+            for (spec, name), r, ratio, ci in zip(pairs, cmp.results, cmp.ratios, cmp.ratio_ci95, strict=True):
+                del spec
+                rec = _latency_record(r, ratio, ci)
+                rec["model"] = f"{r.label} [{name}]" if len(names) > 1 else r.label
+                records.append(rec)
+            fp = cmp.fingerprint
+        for rec in records[-len(pairs) :]:
+            rec["runtime"] = rec["options"].get("runtime")
+    settings = {
+        "device": device,
+        "batch_sizes": [int(b) for b in batch_sizes],
+        "input_size": list(input_size) if input_size else None,
+        "threads": threads,
+        "time_budget_s": time_budget_s,
+        "rounds": rounds if len(pairs) > 1 else None,
+        "dtype": dtype,
+        "runtimes": names,
     }
     return ProfileReport(records=records, settings=settings, fingerprint=fp)
 

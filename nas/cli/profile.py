@@ -24,6 +24,15 @@ def _batch_sizes(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _runtimes(text: str) -> list[str]:
+    from profilers.runtimes import parse_runtimes
+
+    try:
+        return parse_runtimes(text)
+    except EspnasError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -50,6 +59,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model first")
     p.add_argument("--cuda-graph", action="store_true", help="replay the forward as a CUDA graph")
+    p.add_argument(
+        "--runtime",
+        type=_runtimes,
+        metavar="NAME[,NAME]",
+        help="time in these runtimes, interleaved, each checked against eager first: eager, deploy, compile, "
+        "onnxruntime, onnxruntime-cuda, onnxruntime-trt, tensorrt (replaces --deploy/--compile)",
+    )
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's current)")
     p.add_argument("--energy", action="store_true", help="also energy per image and power (needs NVML/RAPL/INA)")
     p.add_argument("--memory", action="store_true", help="also peak memory of one forward")
@@ -89,6 +105,7 @@ def run_profile(args: argparse.Namespace) -> None:
             time_budget_s=args.time_budget,
             rounds=args.rounds,
             on_step=lambda text: status.update(f"profiling: {text}"),
+            runtimes=args.runtime,
         )
     lines = [json.dumps(r, sort_keys=True) for r in report.records]
     if args.out:

@@ -2,7 +2,7 @@
 
 Each model is prepared and warmed once; then `rounds` rounds each give every model one block of samples of
 equal wall time, in the same order. Medians are taken over all of a model's samples and reported as
-ratios against the first model, with a bootstrap 95% CI of each ratio.
+ratios against the first model, with a bootstrap 95% CI of each ratio (`profilers.stats.ratio_ci`).
 """
 
 from __future__ import annotations
@@ -11,17 +11,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from profilers.backend import device_type
 from profilers.fingerprint import fingerprint
 from profilers.latency import LATENCY_BACKENDS, WARMUP_SHARE, LatencyResult, LatencySession
 from profilers.models import prepare, thread_scope
+from profilers.stats import ratio_ci
 from search_spaces.errors import EspnasError
 
 
 @dataclass
-class Comparison:
+class LatencyComparison:
     """Latency results in the order given, with `ratios[i] = median_i / median_0` and their 95% CIs."""
 
     results: list[LatencyResult]
@@ -40,20 +39,6 @@ class Comparison:
         }
 
 
-def ratio_ci(
-    num: Sequence[float], den: Sequence[float], *, n_resamples: int = 1000, seed: int = 0
-) -> tuple[float, float]:
-    """Bootstrap 95% CI of median(num) / median(den), resampling both independently."""
-    a, b = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
-    if a.size < 2 or b.size < 2:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    ma = np.median(a[rng.integers(0, a.size, (n_resamples, a.size))], axis=1)
-    mb = np.median(b[rng.integers(0, b.size, (n_resamples, b.size))], axis=1)
-    lo, hi = np.quantile(ma / mb, [0.025, 0.975])
-    return (float(lo), float(hi))
-
-
 def compare_latency(
     models_or_specs: Sequence[Any],
     input_shape: Sequence[int] | None = None,
@@ -70,7 +55,7 @@ def compare_latency(
     threads: int | None = None,
     seed: int = 0,
     on_round: Callable[[int], None] | None = None,
-) -> Comparison:
+) -> LatencyComparison:
     """Interleaved latency of several models; `time_budget_s` is per model (warm-up included).
 
     `deploy` may be one flag for all or one per model (to time a model against its own deploy form).
@@ -117,4 +102,4 @@ def compare_latency(
     base = results[0]
     ratios = [r.median_ms / base.median_ms for r in results]
     cis = [ratio_ci(r.samples_ms, base.samples_ms, seed=seed) for r in results]
-    return Comparison(results=results, ratios=ratios, ratio_ci95=cis, rounds=rounds, fingerprint=fp)
+    return LatencyComparison(results=results, ratios=ratios, ratio_ci95=cis, rounds=rounds, fingerprint=fp)

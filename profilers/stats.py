@@ -2,7 +2,8 @@
 
 Timings on a shared machine have long right tails (a context switch, a page fault), so we report the median
 and the IQR rather than a mean and a standard deviation, and a percentile-bootstrap 95% confidence interval
-of the median so that a reader can tell whether two models differ. Sampling stops when that interval is
+of the median (and of a ratio of medians) so that a reader can tell whether two models differ. The bootstrap
+is scipy's, run in batches so that its memory does not grow with the sample count. Sampling stops when that interval is
 narrow enough relative to the median, or when a time budget ends (whichever comes first).
 """
 
@@ -60,22 +61,77 @@ def bootstrap_ci(
     n_resamples: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile-bootstrap confidence interval of the median.
+    """Percentile-bootstrap confidence interval of the median (`scipy.stats.bootstrap`).
 
-    Deterministic for a given seed, so that the same samples always give the same report.
+    Deterministic for a given seed, so that the same samples always give the same report. Memory stays
+    bounded: resamples are drawn in batches of at most `RESAMPLE_ELEMENTS` values, whatever the sample count.
     A single sample has no spread to resample: its CI is (nan, nan).
     """
-    if not 0.0 < confidence < 1.0:
-        raise EspnasError(f"confidence must be in (0, 1), got {confidence}")
+    _check_confidence(confidence)
     arr = _as_array(samples)
     if arr.size < 2:
         return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, arr.size, size=(n_resamples, arr.size))
-    medians = np.median(arr[idx], axis=1)
-    alpha = (1.0 - confidence) / 2.0
-    lo, hi = np.quantile(medians, [alpha, 1.0 - alpha])
-    return (float(lo), float(hi))
+    return _percentile_bootstrap((arr,), _median, confidence, n_resamples, seed)
+
+
+def ratio_ci(
+    num: Sequence[float],
+    den: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile-bootstrap CI of median(num) / median(den), each resampled independently (unpaired).
+
+    (nan, nan) when either side has fewer than two samples; memory bounded as in `bootstrap_ci`.
+    """
+    _check_confidence(confidence)
+    a, b = _as_array(num), _as_array(den)
+    if a.size < 2 or b.size < 2:
+        return (math.nan, math.nan)
+    return _percentile_bootstrap((a, b), _median_ratio, confidence, n_resamples, seed)
+
+
+#: Most values one batch of resamples may hold (float64: 8 MB; scipy makes a few copies of it). Larger
+#: sample sets get smaller batches, so the memory does not grow with the sample count.
+RESAMPLE_ELEMENTS = 1 << 20
+
+
+def _median(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.median(x, axis=axis)
+
+
+def _median_ratio(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.median(a, axis=axis) / np.median(b, axis=axis)
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0.0 < confidence < 1.0:
+        raise EspnasError(f"confidence must be in (0, 1), got {confidence}")
+
+
+def _percentile_bootstrap(
+    data: tuple[np.ndarray, ...], statistic, confidence: float, n_resamples: int, seed: int
+) -> tuple[float, float]:
+    from scipy.stats import bootstrap
+
+    if n_resamples < 1:
+        raise EspnasError(f"n_resamples must be >= 1, got {n_resamples}")
+    batch = max(1, RESAMPLE_ELEMENTS // sum(x.size for x in data))
+    result = bootstrap(
+        data,
+        statistic,
+        n_resamples=n_resamples,
+        batch=min(batch, n_resamples),
+        vectorized=True,
+        paired=False,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    ci = result.confidence_interval
+    return (float(ci.low), float(ci.high))
 
 
 def summarize(samples: Sequence[float], *, seed: int = 0) -> Summary:

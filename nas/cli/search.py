@@ -48,7 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="Ray CPUs per trial (default 1)")
     p.add_argument("--gpus-per-trial", type=float, help="Ray GPUs per trial (default 1 on cuda)")
     p.add_argument("--retries", type=int, default=1, help="re-attempts of a failing trial (default 1)")
-    p.add_argument("--early-stop", choices=("none", "asha", "median"), default="none", help="stop hopeless trials")
+    p.add_argument(
+        "--early-stop",
+        choices=("none", "asha", "median", "mo-asha"),
+        default="none",
+        help="stop hopeless trials; mo-asha ranks accuracy and MACs together",
+    )
     p.add_argument(
         "--latency-budget",
         dest="latency_budget_s",

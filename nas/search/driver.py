@@ -61,7 +61,7 @@ from search_spaces.errors import EspnasError
 # five minutes on a 2-core machine (see benchmarks/README.md for the measured time).
 DEFAULT_TRIALS = 16
 STUDY_NAME = "espnas"
-EARLY_STOPPING = ("none", "asha", "median")
+EARLY_STOPPING = ("none", "asha", "median", "mo-asha")
 
 # ---------------------------------------------------------------------------------------------------------
 # Settings and outcome
@@ -91,7 +91,7 @@ class SearchSettings:
     latency_batch: int = 1
     measure_threads: int = 1  # CPU threads for CPU measurements (1: stable on a shared machine; recorded)
     retries: int = 1
-    early_stop: str = "none"  # none | asha | median
+    early_stop: str = "none"  # none | asha | median | mo-asha (nas.search.mo_asha)
     # where to run
     targets: tuple[str, ...] = ()  # Ray custom resources or accelerator types; () = local `device`
     target_objective: str = "worst"  # worst | <target name>
@@ -425,6 +425,13 @@ def _run_tune(
                 time_attr="training_iteration",
                 max_t=settings.proxy_epochs + 1,
                 grace_period=1,
+            )
+        elif settings.early_stop == "mo-asha" and job.train:
+            from nas.search.mo_asha import make_mo_asha_scheduler
+
+            # Pareto rank of (accuracy so far, analytic conv MACs) at each rung: cheap networks survive.
+            scheduler = make_mo_asha_scheduler(
+                "accuracy", "max", static={"espnas_macs": "min"}, max_t=settings.proxy_epochs + 1, grace_period=1
             )
         elif settings.early_stop == "median" and job.train:
             scheduler = MedianStoppingRule(

@@ -9,7 +9,7 @@ the space and the ask / check / tell loop are exactly the search's (`nas.search.
 real search either). Hypervolume uses one reference point for all runs: the band's lower edge for MACs and
 1.1 x the worst latency any run saw.
 
-    python benchmarks/search_sample_efficiency.py [--trials 80] [--seeds 5]
+    python benchmarks/search_sample_efficiency.py [--trials 80] [--seeds 5] [--space paper|stages|FILE]
 """
 
 from __future__ import annotations
@@ -68,8 +68,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--samplers", default="nsga2,tpe")
     parser.add_argument("--ceiling", type=int, default=3000, help="feasible random points for the near-true front")
+    parser.add_argument("--space", default="paper", help="a shipped space name (paper, stages) or a TOML file")
     args = parser.parse_args()
-    space = load_space()
+    space = load_space(args.space)
     names = ["random", *args.samplers.split(",")]
     t0 = time.perf_counter()
     fronts = {(n, s): run(n, s, args.trials, space) for n in names for s in range(args.seeds)}
@@ -78,7 +79,8 @@ def main() -> None:
     everything = np.concatenate(list(fronts.values()))
     reference = [float(everything[:, 0].min()), float(everything[:, 1].max())]
     hv = {k: hypervolume(p, DIRECTIONS, reference) for k, p in fronts.items()}
-    print(f"space: paper ({len(space.searched)} searched knobs); band {DEFAULT_BAND}; budget {args.trials} feasible")
+    knobs = len(space.searched)
+    print(f"space: {space.name} ({knobs} searched knobs); band {DEFAULT_BAND}; budget {args.trials} feasible")
     print(f"reference point: macs {reference[0]:.3g}, latency surrogate {reference[1]:.3g} ms")
     base = statistics.mean(hv[("random", s)] for s in range(args.seeds))
     for n in names:

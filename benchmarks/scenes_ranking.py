@@ -1,0 +1,144 @@
+"""Does the cluttered-scenes task separate networks, and do the proxies rank them? (issue 12)
+
+    python benchmarks/scenes_ranking.py [--configs 12] [--seeds 3] [--proxy-epochs 3] [--long-epochs 15]
+                                        [--n-train 4000] [--n-val 1000] [--out runs/bench/scenes_ranking.json]
+
+Configs: the paper's six width presets, then random configs of the "stages" space inside the default band
+(28M..285M conv MACs at 224x224; drawn with random.Random(0), so the same list every time). Each config is
+trained on the scenes at 32x32, per seed, twice: with the proxy budget and with the long budget (same proxy
+recipe), and scored by every zero-cost measure at initialisation (seed 0). Results are appended to the JSON
+file as they finish (an interrupted run picks up where it stopped); the figures are printed at the end:
+
+- the presets' spread at the long budget (max - min of the per-preset mean accuracy) and the seed noise
+  (mean over configs of the per-config standard deviation across seeds);
+- Spearman rho and Kendall tau of the proxy's mean accuracy against the long budget's mean accuracy;
+- Spearman rho of each zero-cost measure against the long budget's mean accuracy.
+
+Every long run keeps its per-epoch validation curve, which benchmarks/mo_asha_replay.py replays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from scipy.stats import kendalltau, spearmanr
+
+from nas.search.band import DEFAULT_BAND
+from nas.search.space import load_space, sample_to_config
+from nas.train.data import DataSource
+from nas.train.data.scenes import load_scene_classification
+from nas.train.proxy import proxy_accuracy
+from nas.train.zero_cost import MEASURES, zero_cost_scores
+from profilers.counting import count
+from search_spaces import resolve
+from search_spaces.errors import ConfigError
+
+PRESETS = ("espnetv2-0.5", "espnetv2-1.0", "espnetv2-1.25", "espnetv2-1.5", "espnetv2-1.75", "espnetv2-2.0")
+
+
+def config_list(n: int) -> list[tuple[str, str]]:
+    """(name, compact spec) of the six presets, then random in-band configs of the stages space."""
+    out = [(p, resolve(p).to_compact()) for p in PRESETS[:n]]
+    space, rng = load_space("stages"), random.Random(0)
+    while len(out) < n:
+        try:
+            cfg = sample_to_config(space.sample(rng), space)
+        except ConfigError:
+            continue
+        if DEFAULT_BAND[0] <= count(cfg).conv_macs <= DEFAULT_BAND[1]:
+            out.append((f"stages-{len(out) - len(PRESETS)}", cfg.to_compact()))
+    return out
+
+
+def _save(path: Path, results: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def scene_data(image_size: int, seed: int, n_train: int, n_val: int) -> DataSource:
+    train, val, names = load_scene_classification(image_size, seed=seed, augment=False, n_train=n_train, n_val=n_val)
+    return DataSource("scenes", train, val, len(names), names, image_size)
+
+
+def summarise(rows: dict, seeds: int) -> dict[str, float]:
+    """The printed figures, from the stored rows (configs with every seed of both budgets done)."""
+    done = {n: r for n, r in rows.items() if all(str(s) in r.get("long", {}) for s in range(seeds))}
+    done = {n: r for n, r in done.items() if all(str(s) in r.get("proxy", {}) for s in range(seeds))}
+
+    def mean_acc(row: dict, budget: str) -> float:
+        return statistics.mean(row[budget][str(s)]["accuracy"] for s in range(seeds))
+
+    out: dict[str, float] = {"configs": len(done)}
+    presets = [mean_acc(r, "long") for n, r in done.items() if n in PRESETS]
+    if presets:
+        out["preset_spread_points"] = 100 * (max(presets) - min(presets))
+    if seeds > 1 and done:
+        out["seed_std_points"] = 100 * statistics.mean(
+            statistics.stdev(r["long"][str(s)]["accuracy"] for s in range(seeds)) for r in done.values()
+        )
+    if len(done) >= 3:
+        long = [mean_acc(r, "long") for r in done.values()]
+        proxy = [mean_acc(r, "proxy") for r in done.values()]
+        out["proxy_spearman"] = float(spearmanr(proxy, long)[0])
+        out["proxy_spearman_p"] = float(spearmanr(proxy, long)[1])
+        out["proxy_kendall"] = float(kendalltau(proxy, long)[0])
+        for m in MEASURES:
+            scores = [r["zero_cost"].get(m, float("nan")) for r in done.values()]
+            out[f"zc_{m}_spearman"] = float(spearmanr(scores, long, nan_policy="omit")[0])
+        out["macs_spearman"] = float(spearmanr([r["macs_224"] for r in done.values()], long)[0])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", type=int, default=12)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--proxy-epochs", type=int, default=3)
+    parser.add_argument("--long-epochs", type=int, default=15)
+    parser.add_argument("--n-train", type=int, default=4000)
+    parser.add_argument("--n-val", type=int, default=1000)
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("runs/bench/scenes_ranking.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    key = (
+        f"scenes{args.image_size}-n{args.n_train}-v{args.n_val}-p{args.proxy_epochs}-l{args.long_epochs}"
+        f"-t{args.threads}"
+    )
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    rows = results.setdefault(key, {})
+    t0 = time.perf_counter()
+    data = {s: scene_data(args.image_size, s, args.n_train, args.n_val) for s in range(args.seeds)}
+    for name, spec in config_list(args.configs):
+        row = rows.setdefault(name, {"spec": spec, "macs_224": count(resolve(spec)).conv_macs})
+        if "zero_cost" not in row:
+            t = time.perf_counter()
+            row["zero_cost"] = zero_cost_scores(spec, data[0], batch_size=64, seed=0)
+            row["zero_cost_seconds"] = time.perf_counter() - t
+            _save(args.out, results)
+        for seed in range(args.seeds):
+            for budget, epochs in (("proxy", args.proxy_epochs), ("long", args.long_epochs)):
+                runs = row.setdefault(budget, {})
+                if str(seed) in runs:
+                    continue
+                res = proxy_accuracy(spec, data[seed], epochs=epochs, seed=seed)
+                runs[str(seed)] = {"accuracy": res.accuracy, "curve": list(res.curve), "seconds": res.seconds}
+                _save(args.out, results)
+                print(f"{name:14s} seed {seed} {budget:5s} {epochs:2d} ep: {res.accuracy:.4f} ({res.seconds:.0f} s)")
+    figures = summarise(rows, args.seeds)
+    print(json.dumps({"key": key, **{k: round(v, 4) for k, v in figures.items()}}, indent=1))
+    print(f"took {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -134,7 +134,10 @@ def main() -> None:
                 res = proxy_accuracy(spec, data[seed], epochs=epochs, seed=seed)
                 runs[str(seed)] = {"accuracy": res.accuracy, "curve": list(res.curve), "seconds": res.seconds}
                 _save(args.out, results)
-                print(f"{name:14s} seed {seed} {budget:5s} {epochs:2d} ep: {res.accuracy:.4f} ({res.seconds:.0f} s)")
+                print(
+                    f"{name:14s} seed {seed} {budget:5s} {epochs:2d} ep: {res.accuracy:.4f} ({res.seconds:.0f} s)",
+                    flush=True,
+                )
     figures = summarise(rows, args.seeds)
     print(json.dumps({"key": key, **{k: round(v, 4) for k, v in figures.items()}}, indent=1))
     print(f"took {time.perf_counter() - t0:.0f} s")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +48,26 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str = ".tmp") -> Iterat
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+# A temporary name of `atomic_path`: "." + the target's name + "." + mkstemp's 8 random characters + suffix.
+_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def remove_stale_temps(directory: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files `atomic_path` left in `directory` when its process was killed (kill -9
+    mid-write); returns them. Call it only where no other process is writing (a run or checkpoint being
+    resumed, an export being redone)."""
+    root = Path(directory)
+    if not root.is_dir():
+        return []
+    removed = []
+    for entry in os.scandir(root):
+        if entry.is_file(follow_symlinks=False) and _TEMP_NAME.match(entry.name):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed.append(root / entry.name)
+    return removed
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:

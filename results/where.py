@@ -31,6 +31,10 @@ VALID = (
 )
 
 
+MAX_LENGTH = 2000  # characters; a constraint is a line a person writes
+MAX_DEPTH = 50  # nesting of and / or / not / parentheses
+
+
 class WhereError(EspnasError, ValueError):
     """A malformed or unsupported constraint expression."""
 
@@ -42,19 +46,25 @@ class Where:
         if not isinstance(text, str) or not text.strip():
             raise WhereError(f"empty constraint; expected {VALID}")
         self.text = text.strip()
+        if len(self.text) > MAX_LENGTH:
+            raise WhereError(f"constraint of {len(self.text)} characters; valid: at most {MAX_LENGTH}, {VALID}")
         try:
             tree = ast.parse(self.text, mode="eval")
-        except SyntaxError:
-            raise WhereError(f"malformed constraint {self.text!r}; expected {VALID}") from None
+        except (SyntaxError, ValueError):  # ValueError: e.g. a NUL byte
+            raise WhereError(f"malformed constraint {self.text[:80]!r}; expected {VALID}") from None
+        except (RecursionError, MemoryError):
+            raise WhereError(f"constraint nested too deeply; valid: at most {MAX_DEPTH} levels, {VALID}") from None
         self._tree = tree.body
         self.columns = sorted(self._check(self._tree))
 
-    def _check(self, node: ast.AST) -> set[str]:
+    def _check(self, node: ast.AST, depth: int = 0) -> set[str]:
         """Validate the tree against the whitelist; return the column names it uses."""
+        if depth > MAX_DEPTH:
+            raise WhereError(f"constraint nested too deeply; valid: at most {MAX_DEPTH} levels, {VALID}")
         if isinstance(node, ast.BoolOp):
-            return set().union(*(self._check(v) for v in node.values))
+            return set().union(*(self._check(v, depth + 1) for v in node.values))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            return self._check(node.operand)
+            return self._check(node.operand, depth + 1)
         if isinstance(node, ast.Compare):
             bad = [type(op).__name__ for op in node.ops if type(op) not in _COMPARE]
             if bad:
@@ -70,7 +80,13 @@ class Where:
     def _operand(self, node: ast.AST) -> set[str]:
         if isinstance(node, ast.Name):
             return {node.id}
-        if _literal(node) is not None:
+        try:
+            literal = _literal(node)
+        except OverflowError:
+            raise WhereError(
+                f"number {_describe(node)[:40]}... is too large in the constraint; valid: numbers up to about 1e308"
+            ) from None
+        if literal is not None:
             return set()
         raise WhereError(f"{_describe(node)} cannot be compared in {self.text!r}; expected {VALID}")
 
@@ -130,7 +146,7 @@ class Where:
 
 
 def _literal(node: ast.AST) -> float | str | None:
-    """A number or string literal (a leading minus allowed), else None."""
+    """A number or string literal (a leading minus allowed), else None (OverflowError beyond a float)."""
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         inner = _literal(node.operand)
         if isinstance(inner, float):

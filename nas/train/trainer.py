@@ -24,10 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas.train.checks import check_train_settings
+from nas.train.cleanup import fresh_files, remove_created
 from nas.train.data import DataSource, epoch_seed, load_data
 from nas.train.schedule import CosineSchedule, CyclicSchedule, PolySchedule, Schedule, schedule_from_dict
 from profilers.counting import count
-from results.files import atomic_path, write_json_atomic, write_text_atomic
+from results.files import atomic_path, remove_stale_temps, write_json_atomic, write_text_atomic
 from search_spaces import EESPConfig, build, resolve
 from search_spaces.errors import EspnasError
 
@@ -465,6 +467,10 @@ def train(
     default to the checkpoint's on resume, else to the recipe's. A fresh run overwrites an existing checkpoint.
     """
     started = time.perf_counter()
+    check_train_settings(
+        seed=seed, image_size=image_size, label_smoothing=label_smoothing, grad_clip=grad_clip,
+        epochs=epochs, batch_size=batch_size, out_dir=out_dir,
+    )  # fmt: skip
     base = resolve(config)
     the_recipe = get_recipe(recipe)
     if label_smoothing is not None:
@@ -472,7 +478,7 @@ def train(
     if grad_clip is not None:
         the_recipe = the_recipe.replace(grad_clip=float(grad_clip) if grad_clip > 0 else None)
     if not isinstance(data, DataSource):
-        size = image_size or (32 if str(data) == "digits" else int(base.input_size[0]))
+        size = image_size if image_size is not None else (32 if str(data) == "digits" else int(base.input_size[0]))
         data = load_data(data, size, seed=seed, crop_scale=paper_crop_scale(base))
     cfg = adapt_config(base, data)
     path = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
@@ -505,15 +511,24 @@ def train(
     )
     if payload is not None:
         trainer.load_state_dict(payload)
-    elif path is not None:
+    created = fresh_files(path) if payload is None else []
+    if payload is None and path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path.parent)  # a kill -9 during a checkpoint write leaves its temporary file
         write_text_atomic(path.parent / "config.json", cfg.to_json(indent=2) + "\n")
         save_checkpoint(path, trainer, cfg, settings)
-    while trainer.epoch < epochs:
-        trainer.run_epoch()
-        if path is not None:
-            save_checkpoint(path, trainer, cfg, settings)
-            write_json_atomic(path.parent / "history.json", trainer.history)
+    saved = trainer.epoch  # the epoch the checkpoint on disk holds
+    try:
+        while trainer.epoch < epochs:
+            trainer.run_epoch()
+            if path is not None:
+                save_checkpoint(path, trainer, cfg, settings)
+                saved = trainer.epoch
+                write_json_atomic(path.parent / "history.json", trainer.history)
+    except BaseException:
+        if saved == 0:  # not one epoch finished: nothing worth resuming, so nothing is left behind
+            remove_created(created)
+        raise
     trainer.model.eval()
     last = trainer.history[-1] if trainer.history else trainer.evaluate()
     return TrainResult(

@@ -15,9 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from nas.train.data.errors import DataError
 from nas.train.data.memory import InMemoryDataset
 from search_spaces.errors import EspnasError
 
+MAX_CLASSES = 1000  # labels of a batch directory without class names must lie in 0..MAX_CLASSES-1
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
@@ -89,14 +91,23 @@ def load_cifar(
     for split in ("train", "val"):
         arrays = [_images_and_labels(directory / f) for f in layout["train" if split == "train" else "val"]]
         parts[split] = (np.concatenate([a for a, _ in arrays]), np.concatenate([b for _, b in arrays]))
-    num_classes = int(max(parts["train"][1].max(), parts["val"][1].max())) + 1
-    names: tuple[str, ...] = tuple(str(i) for i in range(num_classes))
+    labels = np.concatenate([parts["train"][1], parts["val"][1]])
     meta = directory / layout["meta"]
-    if meta.is_file():
-        raw = _read_batch(meta).get(layout["names"])
-        if isinstance(raw, list) and len(raw) >= num_classes:
-            names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in raw)
-            num_classes = len(names)
+    raw = _read_batch(meta).get(layout["names"]) if meta.is_file() else None
+    limit = len(raw) if isinstance(raw, list) and raw else MAX_CLASSES
+    bad = labels[(labels < 0) | (labels >= limit)]
+    if len(bad):
+        raise DataError(
+            f"{directory}: label {int(bad[0])} is out of range ({len(bad)} such labels); valid: 0..{limit - 1}"
+            + (f" (the {len(raw)} class names in {meta.name})" if limit != MAX_CLASSES else "")
+        )
+    num_classes = int(labels.max()) + 1
+    names: tuple[str, ...] = tuple(str(i) for i in range(num_classes))
+    if limit != MAX_CLASSES:
+        names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in raw)
+        num_classes = len(names)
+    if len(np.unique(parts["train"][1])) < 2:
+        raise DataError(f"{directory}: the training batches hold one class only; a classifier needs at least 2")
     common = {"image_size": image_size, "mean": CIFAR_MEAN, "std": CIFAR_STD}
     train = InMemoryDataset(
         torch.from_numpy(parts["train"][0]), torch.from_numpy(parts["train"][1]), augment=augment, **common

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
+from nas.train.data.errors import DataError
 from nas.train.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform_pil, train_transform_pil
 from search_spaces.errors import EspnasError
 
@@ -53,9 +54,13 @@ class FolderDataset(Dataset):
             try:
                 with Image.open(path) as img:
                     return img.convert("RGB"), label
-            except (OSError, UnidentifiedImageError) as err:
+            except Exception as err:  # Pillow raises many types for undecodable data (OSError, SyntaxError, ...)
                 warnings.warn(f"skipping unreadable image {path}: {err}", stacklevel=2)
-        raise EspnasError("no image in the dataset could be decoded")
+        first = self.samples[index % len(self.samples)][0] if self.samples else "(none)"
+        raise DataError(
+            f"no image of the {len(self.samples)} in this split decodes (the first tried: {first}); "
+            "valid: images Pillow can decode"
+        )
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
         """The sample at `key`: an index, or (index, seed) from `SeededSampler` for reproducible augmentation."""
@@ -156,6 +161,11 @@ def load_folders(
             n_val = round(val_fraction * len(order)) if len(order) > 1 else 0
             val_pairs += [(files[c][j], i) for j in sorted(order[:n_val])]
             train_pairs += [(files[c][j], i) for j in sorted(order[n_val:])]
+    if len(classes) < 2:
+        raise DataError(
+            f"{root} has one class ({classes[0]!r}); a classifier needs at least 2 class sub-folders "
+            f"({root}/<class>/<image>)"
+        )
     bad = _check_images([p for p, _ in train_pairs + val_pairs], max_corrupt_fraction)
     train_samples = [(str(p), y) for p, y in train_pairs if p not in bad]
     val_samples = [(str(p), y) for p, y in val_pairs if p not in bad]

@@ -61,8 +61,16 @@ def device_type(device: str) -> str:
 
 
 def cuda_index(device: str) -> int:
-    """The GPU index of 'cuda:N' (0 for plain 'cuda')."""
-    return int(str(device).split(":", 1)[1]) if ":" in str(device) else 0
+    """The GPU index of 'cuda:N'; plain 'cuda' is torch's current device, as `torch.device("cuda")` means.
+
+    Every profiler resolves plain 'cuda' here, so the device timed, the device whose power is read and the
+    device in the fingerprint are one device.
+    """
+    if ":" in str(device):
+        return int(str(device).split(":", 1)[1])
+    import torch  # late: the interface itself needs no torch
+
+    return int(torch.cuda.current_device()) if torch.cuda.is_available() else 0
 
 
 def cuda_availability(device: str) -> Availability:

@@ -6,6 +6,7 @@ compare only when their fingerprints match on the fields in `COMPARABLE_KEYS`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import platform
@@ -15,7 +16,7 @@ from typing import Any
 
 import torch
 
-from profilers.backend import device_type
+from profilers.backend import BackendUnavailable, cuda_index, device_type
 
 #: Fields that must agree for two measurements to be comparable.
 COMPARABLE_KEYS = ("device_name", "torch", "cuda", "cudnn", "driver", "threads")
@@ -42,27 +43,29 @@ def _cpu_freq_mhz() -> float | None:
         return None
 
 
-def nvml_info(index_or_uuid: int | str) -> dict[str, Any]:
-    """Driver, UUID, clocks, temperature and power limit of one GPU via NVML; {} where NVML is absent."""
+def nvml_info(device: str) -> dict[str, Any]:
+    """Driver, NVML UUID, MIG flag, clocks, temperature and power limit of CUDA `device`; {} without NVML.
+
+    The device is matched by UUID or PCI bus id (profilers.nvml), never by index; `nvml_match` says how,
+    or why it could not be matched.
+    """
     try:
-        import pynvml
-    except ImportError:
-        return {}
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError:
+        from profilers import nvml
+
+        pynvml = nvml.library()
+    except Exception:  # no pynvml, or no driver library: the fingerprint just has no NVML fields
         return {}
     info: dict[str, Any] = {}
+    with contextlib.suppress(pynvml.NVMLError):
+        info["driver"] = nvml.text(pynvml.nvmlSystemGetDriverVersion())
     try:
-        if isinstance(index_or_uuid, str):
-            handle = pynvml.nvmlDeviceGetHandleByUUID(index_or_uuid)
-        else:
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index_or_uuid)
-        info["driver"] = _text(pynvml.nvmlSystemGetDriverVersion())
-        info["uuid"] = _text(pynvml.nvmlDeviceGetUUID(handle))
-        info.update(nvml_telemetry(pynvml, handle))
-    except pynvml.NVMLError:
-        pass
+        found = nvml.find_device(device)
+    except (BackendUnavailable, pynvml.NVMLError) as err:
+        info["nvml_match"] = f"none: {err}"
+        return info
+    info.update(nvml_uuid=found.uuid, nvml_match=found.matched_by, mig=found.mig)
+    with contextlib.suppress(pynvml.NVMLError):
+        info.update(nvml_telemetry(pynvml, found.handle))
     return info
 
 
@@ -81,10 +84,6 @@ def nvml_telemetry(pynvml: Any, handle: Any) -> dict[str, Any]:
         except pynvml.NVMLError:
             continue
     return out
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def cuda_uuid(index: int) -> str | None:
@@ -117,13 +116,15 @@ def fingerprint(device: str = "cpu", *, threads: int | None = None) -> dict[str,
     if kind == "cpu":
         fp["device_name"] = fp["cpu"]
     else:
-        index = int(str(device).split(":", 1)[1]) if ":" in str(device) else torch.cuda.current_device()
+        index = cuda_index(device)
+        fp["cuda_index"] = index
         fp["device_name"] = torch.cuda.get_device_name(index)
         cap = torch.cuda.get_device_capability(index)
         fp["compute_capability"] = f"{cap[0]}.{cap[1]}"
-        uuid = cuda_uuid(index)
-        fp["uuid"] = uuid
-        fp.update(nvml_info(uuid if uuid else index))
+        fp["uuid"] = cuda_uuid(index)
+        fp.update(nvml_info(f"cuda:{index}"))
+        if fp.get("mig") and fp.get("nvml_uuid"):
+            fp["uuid"] = fp["nvml_uuid"]
     return fp
 
 

@@ -4,9 +4,11 @@
   outside the timed region).
 - CPU: the torch thread count is fixed for the measurement and recorded; each sample is one forward timed
   with `time.perf_counter`.
-- CUDA: each sample is bracketed by CUDA events and synchronised on the end event, so the figure is device
-  time, not launch time; optionally the forward is captured once as a CUDA graph and replayed, which removes
-  the per-kernel launch gaps that dominate small models at batch 1.
+- CUDA: each sample is bracketed by CUDA events and synchronised on the end event, with the forward queued
+  behind a short spin kernel (`Timing.hold`), so the figure is device time, not launch time; optionally the
+  forward is captured once as a CUDA graph and replayed, which removes the per-kernel launch gaps that
+  dominate small models at batch 1 in real use. The device interface is `profilers.timing` (injectable:
+  the GPU simulator in `profilers.gpusim` runs this code unchanged).
 - Every sample is kept; the result reports the median, IQR and a bootstrap 95% CI of the median; sampling
   stops when the CI is within `target_rel_ci` of the median or the time budget ends.
 """
@@ -26,6 +28,8 @@ from profilers.fingerprint import fingerprint
 from profilers.models import Prepared, PrepareOptions, prepared_with_threads
 from profilers.models import thread_scope as thread_scope  # re-exported: callers import it from here
 from profilers.stats import StoppingRule, is_stable, summarize
+from profilers.timing import Timing, timing_for
+from profilers.timing import capture_cuda_graph as capture_cuda_graph  # re-exported
 from search_spaces.errors import EspnasError
 
 #: Share of the time budget that warm-up may use when the caller does not say.
@@ -67,37 +71,19 @@ class LatencyResult:
         return out
 
 
-@contextlib.contextmanager
-def _cudnn_benchmark(enabled: bool) -> Iterator[None]:
-    before = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = enabled
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.benchmark = before
-
-
-def capture_cuda_graph(step: Callable[[], Any], device: str, warmup_iters: int = 3) -> Callable[[], None]:
-    """Capture `step` as a CUDA graph and return its replay; the warm-up runs on a side stream as required."""
-    dev = torch.device(device)
-    stream = torch.cuda.Stream(dev)
-    stream.wait_stream(torch.cuda.current_stream(dev))
-    with torch.cuda.stream(stream):
-        for _ in range(warmup_iters):
-            step()
-    torch.cuda.current_stream(dev).wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        step()
-    torch.cuda.synchronize(dev)
-    return graph.replay
+#: Host launch time is tracked over this many recent steps to size the queue hold (see `Timing.hold`).
+_LAUNCH_WINDOW = 5
 
 
 class LatencySession:
     """A prepared model and a timer: warm it up, then take samples in blocks (so that models can interleave).
 
     Use inside `thread_scope`/`torch.inference_mode` via `with session.active(): ...`, which `measure_latency`
-    and `compare` do for you.
+    and `compare` do for you. On a GPU each sample is device time: the forward is queued behind a short hold
+    (a spin kernel a little longer than the host needs to launch the forward) and timed with an event pair,
+    so neither the launch latency of the first kernel nor the launch gaps of an eager forward are counted.
+    `timing` is the device interface (default: the real one for the prepared device; the GPU simulator in
+    tests and benchmarks).
     """
 
     def __init__(
@@ -108,19 +94,25 @@ class LatencySession:
         cudnn_benchmark: bool = True,
         eager_if_capture_fails: bool = False,
         clock: Callable[[], float] = time.perf_counter,
+        timing: Timing | None = None,
+        hide_launch: bool = True,
     ) -> None:
         self.prepared = prepared
         self.device = prepared.device
-        self.kind = device_type(self.device)
+        self.timing = timing if timing is not None else timing_for(prepared.device, clock)
+        self.kind = self.timing.kind
         self.cuda_graph = cuda_graph
         self.eager_if_capture_fails = eager_if_capture_fails
         self.cudnn_benchmark = cudnn_benchmark
-        self.clock = clock
+        self.hide_launch = hide_launch
+        self.clock = self.timing.clock
         self.samples_ms: list[float] = []
         self.warmup_iters = 0
+        self.warmup_samples_ms: list[float] = []
+        self._launch_s: list[float] = []
         self._step: Callable[[], Any] = prepared.forward
-        if cuda_graph and self.kind != "cuda":
-            raise EspnasError("cuda_graph=True needs a CUDA device; drop it on cpu")
+        if cuda_graph and not self.timing.supports_graphs:
+            raise EspnasError(f"cuda_graph=True needs a CUDA device, not {self.kind}; drop it on cpu")
 
     @property
     def backend(self) -> str:
@@ -128,37 +120,52 @@ class LatencySession:
             return "latency-cpu"
         return "latency-cuda-graph" if self.cuda_graph else "latency-cuda"
 
+    @property
+    def execution(self) -> str:
+        """How the forward runs: "cuda-graph", "compiled" (torch.compile) or "eager"; latency and energy of
+        one trial must use the same."""
+        if self.cuda_graph:
+            return "cuda-graph"
+        return "compiled" if self.prepared.options.get("compile") else "eager"
+
+    @property
+    def timing_method(self) -> str:
+        if self.kind == "cpu":
+            return "host clock around a forward"
+        if self.hide_launch:
+            return "device events around a forward queued behind a hold (device time, launch latency hidden)"
+        return "device events around a forward (includes launch latency)"
+
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(torch.inference_mode())
-            if self.kind == "cuda":
-                # Events, streams and graph capture use the current device: make it the measured one.
-                stack.enter_context(torch.cuda.device(torch.device(self.device)))
-                stack.enter_context(_cudnn_benchmark(self.cudnn_benchmark))
+        with torch.inference_mode(), self.timing.scope(cudnn_benchmark=self.cudnn_benchmark):
             yield
 
     def synchronize(self) -> None:
-        if self.kind == "cuda":
-            torch.cuda.synchronize(torch.device(self.device))
+        self.timing.synchronize()
 
     def step(self) -> None:
-        """One forward (or graph replay), asynchronous on CUDA."""
+        """One forward (or graph replay), asynchronous on a GPU."""
         self._step()
 
+    def launch_s(self) -> float:
+        """Median host time of the recent steps' launches (0 before the first)."""
+        recent = sorted(self._launch_s[-_LAUNCH_WINDOW:])
+        return recent[len(recent) // 2] if recent else 0.0
+
     def time_one(self) -> float:
-        """One timed forward in ms: CUDA events on GPU, the host clock (synchronised) elsewhere."""
-        if self.kind == "cuda":
-            start = torch.cuda.Event(enable_timing=True)
-            end = torch.cuda.Event(enable_timing=True)
-            start.record()
-            self._step()
-            end.record()
-            end.synchronize()
-            return float(start.elapsed_time(end))
+        """One timed forward in ms: device events on a GPU, the host clock on a CPU."""
+        if self.hide_launch and self.kind != "cpu" and self._launch_s:
+            self.timing.hold(1.5 * self.launch_s() + 20e-6)
+        start, end = self.timing.event(), self.timing.event()
+        start.record()
         t0 = self.clock()
         self._step()
-        return (self.clock() - t0) * 1000.0
+        self._launch_s.append(self.clock() - t0)
+        del self._launch_s[: -_LAUNCH_WINDOW * 2]
+        end.record()
+        end.synchronize()
+        return start.elapsed_ms(end)
 
     def _time_until(self, done: Callable[[list[float], float], bool]) -> list[float]:
         """Timed forwards until `done(times_ms, elapsed_s)`; at least one."""
@@ -181,9 +188,11 @@ class LatencySession:
             )
         )
         self.warmup_iters = len(times)
+        self.warmup_samples_ms = times
         if self.cuda_graph:
             try:
-                self._step = capture_cuda_graph(self.prepared.forward, self.device)
+                self._step = self.timing.capture(self.prepared.forward)
+                self._launch_s.clear()  # a replay launches in a fraction of the eager time
             except RuntimeError:
                 if not self.eager_if_capture_fails:
                     raise
@@ -207,7 +216,12 @@ class LatencySession:
             raise EspnasError(f"no latency samples were taken for {self.prepared.label}")
         summary = summarize(self.samples_ms)
         options = dict(self.prepared.options)
-        options.update(cuda_graph=self.cuda_graph, cudnn_benchmark=self.cudnn_benchmark)
+        options.update(
+            cuda_graph=self.cuda_graph,
+            cudnn_benchmark=self.cudnn_benchmark,
+            execution=self.execution,
+            timing=self.timing_method,
+        )
         return LatencyResult(
             median_ms=summary.median,
             iqr_ms=summary.iqr,
@@ -238,6 +252,7 @@ def measure_latency(
     min_samples: int = 10,
     max_samples: int = 100_000,
     warmup_budget_s: float | None = None,
+    timing: Timing | None = None,
     **options: Unpack[PrepareOptions],
 ) -> LatencyResult:
     """Median latency (ms per batch) of `model_or_spec` on `device`, with IQR, bootstrap CI and every sample.
@@ -247,7 +262,9 @@ def measure_latency(
     `time_budget_s` bounds warm-up plus sampling (model building and torch.compile are not counted); about a
     quarter goes to warm-up unless `warmup_budget_s` says otherwise. Sampling stops earlier once the 95% CI
     of the median is within `target_rel_ci` of it. `threads` fixes torch's CPU thread count (default: the
-    current count), which is recorded in the result.
+    current count), which is recorded in the result. `timing` replaces the device interface (the GPU
+    simulator does; its clock then also bounds the budget). `cuda_graph` defaults to eager, as in
+    `measure_energy`: one trial's latency and energy describe the same execution (`options["execution"]`).
     """
     backend = LATENCY_BACKENDS[device_type(device)]
     backend.require(device)
@@ -259,13 +276,13 @@ def measure_latency(
     )
     warm_s = time_budget_s * WARMUP_SHARE if warmup_budget_s is None else warmup_budget_s
     with prepared_with_threads(model_or_spec, input_shape, device, threads, **options) as (prepared, used_threads):
-        session = LatencySession(prepared, cuda_graph=cuda_graph, cudnn_benchmark=cudnn_benchmark)
+        session = LatencySession(prepared, cuda_graph=cuda_graph, cudnn_benchmark=cudnn_benchmark, timing=timing)
         with session.active():
-            t0 = time.perf_counter()
+            t0 = session.clock()
             session.warm_up(warm_s)
             while True:
                 session.take(n=1)
-                reason = rule.reason_to_stop(session.samples_ms, time.perf_counter() - t0)
+                reason = rule.reason_to_stop(session.samples_ms, session.clock() - t0)
                 if reason:
                     break
         return session.result(threads=used_threads, stop_reason=reason)

@@ -7,6 +7,7 @@ applied here, once, outside any timed region, and recorded in `Prepared.options`
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -73,9 +74,10 @@ def model_label(model_or_spec: Any) -> str:
 
 
 def load_model(model_or_spec: Any) -> nn.Module:
-    """An `nn.Module` as given, a torchvision baseline ("torchvision:NAME"), or `search_spaces.build(spec)`."""
+    """A copy of an `nn.Module` (the caller's model keeps its device, dtype and train/eval mode), a
+    torchvision baseline ("torchvision:NAME"), or `search_spaces.build(spec)`."""
     if isinstance(model_or_spec, nn.Module):
-        return model_or_spec
+        return copy.deepcopy(model_or_spec)
     if isinstance(model_or_spec, str) and model_or_spec.startswith(TORCHVISION_PREFIX):
         return _torchvision_model(model_or_spec[len(TORCHVISION_PREFIX) :])
     from search_spaces import build  # imported late: the generator is optional for plain modules

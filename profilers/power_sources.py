@@ -8,7 +8,6 @@ are parameters so that tests can point the readers at a fake tree.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 from abc import ABC, abstractmethod
@@ -17,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from profilers.backend import Availability, BackendUnavailable, cuda_index, device_type
-from profilers.fingerprint import cuda_uuid, nvml_telemetry
+from profilers.backend import Availability, BackendUnavailable, device_type
+from profilers.fingerprint import nvml_telemetry
 
 ENERGY_COUNTER = "energy-counter"
 POWER_SAMPLING = "power-sampling"
@@ -80,45 +79,31 @@ def _read_number(path: Path) -> float:
 # ---------------------------------------------------------------- NVML
 
 
-def _nvml() -> Any:
-    import pynvml  # nvidia-ml-py; a dependency, but the library under it may be absent
-
-    return pynvml
-
-
 def _nvml_handle(device: str) -> tuple[Any, Any]:
-    """(pynvml, handle) for a CUDA device, matched by UUID so CUDA_VISIBLE_DEVICES reordering is harmless."""
-    pynvml = _nvml()
-    pynvml.nvmlInit()
-    index = cuda_index(device)
-    uuid = None
-    try:
-        import torch
+    """(pynvml, handle) for CUDA `device`, matched by UUID or PCI bus id (never by index; see profilers.nvml).
 
-        if torch.cuda.is_available() and index < torch.cuda.device_count():
-            uuid = cuda_uuid(index)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
-    if uuid:
-        try:
-            return pynvml, pynvml.nvmlDeviceGetHandleByUUID(uuid)
-        except pynvml.NVMLError:
-            pass
-    return pynvml, pynvml.nvmlDeviceGetHandleByIndex(index)
+    A MIG instance is refused: NVML's power and energy cover the whole GPU, which other instances share.
+    """
+    from profilers import nvml
+
+    found = nvml.find_device(device)
+    if found.mig:
+        raise BackendUnavailable(
+            f"{device} is a MIG instance ({found.uuid}); NVML power and energy cover the whole GPU, which other "
+            "MIG instances share, so energy per image cannot be attributed to this model"
+        )
+    return nvml.library(), found.handle
 
 
 class _NvmlMixin:
-    """What both NVML sources share: the library, the device handle, telemetry and shutdown."""
+    """What both NVML sources share: the library, the device handle and telemetry. NVML stays initialised
+    for the process (profilers.nvml), so closing a source releases nothing."""
 
     def __init__(self, pynvml: Any, handle: Any) -> None:
         self.pynvml, self.handle = pynvml, handle
 
     def telemetry(self) -> dict[str, Any]:
         return nvml_telemetry(self.pynvml, self.handle)
-
-    def close(self) -> None:
-        with contextlib.suppress(self.pynvml.NVMLError):
-            self.pynvml.nvmlShutdown()
 
 
 class NvmlEnergyCounter(_NvmlMixin, EnergyCounter):
@@ -136,10 +121,13 @@ class NvmlEnergyCounter(_NvmlMixin, EnergyCounter):
 
 
 class NvmlPowerSampler(_NvmlMixin, PowerSampler):
-    """nvmlDeviceGetPowerUsage (mW, averaged by the driver over ~1 s on many boards): the fallback."""
+    """nvmlDeviceGetPowerUsage (mW), the fallback. On many boards it is a ~1 s moving average, so a reading
+    lags the load by about half a second: windows need a settled device before and after (energy.py)."""
 
     name = "nvml"
     update_interval_s = 0.02
+    #: The driver's averaging window; energy.py settles at least this long before trusting a reading.
+    averaging_s = 1.0
 
     def power_w(self) -> float:
         return self.pynvml.nvmlDeviceGetPowerUsage(self.handle) / 1000.0
@@ -150,13 +138,15 @@ def probe_nvml(device: str) -> Availability:
     if device_type(device) != "cuda":
         return Availability(False, f"NVML reads NVIDIA GPUs, not {device}")
     try:
-        pynvml = _nvml()
+        pynvml = _nvml_module()
     except ImportError:
         return Availability(False, "pynvml (nvidia-ml-py) is not installed")
     try:
         pynvml, handle = _nvml_handle(device)
     except pynvml.NVMLError as err:
         return Availability(False, f"NVML: {err}")
+    except BackendUnavailable as err:
+        return Availability(False, str(err))
     try:
         pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
         return Availability(True, "NVML total-energy counter")
@@ -167,6 +157,12 @@ def probe_nvml(device: str) -> Availability:
         return Availability(True, "NVML power sampling (no energy counter on this GPU)")
     except pynvml.NVMLError as err:
         return Availability(False, f"NVML has neither energy nor power for {device}: {err}")
+
+
+def _nvml_module() -> Any:
+    import pynvml
+
+    return pynvml
 
 
 def open_nvml(device: str) -> PowerSource:

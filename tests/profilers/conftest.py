@@ -45,6 +45,9 @@ class FakeMeter:
     def clock(self) -> float:
         return self.t
 
+    def __deepcopy__(self, memo: dict) -> FakeMeter:
+        return self  # a device is shared, not copied, when `prepare` copies a model that refers to it
+
     def _advance(self, dt: float, watts: float) -> None:
         self.power_now = watts
         end = self.t + dt
@@ -113,6 +116,9 @@ class SleepNet(nn.Module):
     def __init__(self, ms: float, log: list | None = None, tag: str = "") -> None:
         super().__init__()
         self.ms, self.log, self.tag = ms, log, tag
+
+    def __deepcopy__(self, memo: dict) -> SleepNet:
+        return SleepNet(self.ms, self.log, self.tag)  # `prepare` copies models; the copy logs to the same list
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.log is not None:

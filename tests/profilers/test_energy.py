@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 
 from profilers import power_sources as ps
@@ -105,7 +102,7 @@ def test_measure_energy_end_to_end(meter, fakes, source_name):
     assert res.idle_power_w == pytest.approx(50.0, rel=0.02)
     assert res.latency_ms == pytest.approx(10.0, rel=0.02)
     assert res.method == source.method and res.source == source.name
-    assert len(res.windows) == 6 and {w["kind"] for w in res.windows} == {"idle", "busy"}
+    assert [w["kind"] for w in res.windows] == ["idle", "busy", "busy", "busy"]  # one idle, then the busy ones
     assert all(w["duration_s"] >= 2.0 for w in res.windows)
     assert res.spread < 0.02
     if source_name == "FakeCounter":
@@ -196,74 +193,6 @@ def test_jetson_hwmon_layout_multiplies_volts_and_amps(tmp_path):
 
 def test_jetson_absent(tmp_path):
     assert "not a Jetson" in ps.probe_jetson("cuda", tmp_path).reason
-
-
-# ---------------------------------------------------------------- NVML through a fake pynvml
-
-
-class _NVMLError(Exception):
-    pass
-
-
-def _fake_pynvml(energy: bool):
-    mod = types.ModuleType("pynvml")
-    mod.NVMLError = _NVMLError
-    mod.NVML_CLOCK_SM, mod.NVML_CLOCK_MEM, mod.NVML_TEMPERATURE_GPU = 1, 2, 0
-    state = {"mj": 1_000_000}
-    mod.nvmlInit = lambda: None
-    mod.nvmlShutdown = lambda: None
-    mod.nvmlDeviceGetHandleByIndex = lambda i: f"h{i}"
-
-    def by_uuid(u):
-        raise _NVMLError("no uuid")
-
-    mod.nvmlDeviceGetHandleByUUID = by_uuid
-
-    def total_energy(h):
-        if not energy:
-            raise _NVMLError("Not Supported")
-        state["mj"] += 500
-        return state["mj"]
-
-    mod.nvmlDeviceGetTotalEnergyConsumption = total_energy
-    mod.nvmlDeviceGetPowerUsage = lambda h: 123_000
-    mod.nvmlDeviceGetClockInfo = lambda h, kind: {1: 1410, 2: 1215}[kind]
-    mod.nvmlDeviceGetTemperature = lambda h, kind: 61
-    mod.nvmlDeviceGetEnforcedPowerLimit = lambda h: 250_000
-    return mod
-
-
-@pytest.mark.parametrize("energy", [True, False])
-def test_nvml_source_prefers_counter_and_falls_back_to_sampling(monkeypatch, energy):
-    monkeypatch.setitem(sys.modules, "pynvml", _fake_pynvml(energy))
-    assert ps.probe_nvml("cuda:0")
-    src = ps.open_nvml("cuda:0")
-    if energy:
-        assert isinstance(src, ps.NvmlEnergyCounter) and src.method == "energy-counter"
-        a, b = src.read(), src.read()
-        assert src.delta_mj(a, b) == 500
-    else:
-        assert isinstance(src, ps.NvmlPowerSampler) and src.method == "power-sampling"
-        assert src.power_w() == pytest.approx(123.0)
-    assert src.telemetry() == {
-        "sm_clock_mhz": 1410,
-        "mem_clock_mhz": 1215,
-        "temperature_c": 61,
-        "power_limit_w": 250.0,
-    }
-
-
-def test_nvml_library_missing_is_a_reason(monkeypatch):
-    mod = _fake_pynvml(True)
-
-    def fail():
-        raise _NVMLError("NVML Shared Library Not Found")
-
-    mod.nvmlInit = fail
-    monkeypatch.setitem(sys.modules, "pynvml", mod)
-    avail = ps.probe_nvml("cuda")
-    assert not avail and "Library Not Found" in avail.reason
-    assert not ps.probe_nvml("cpu")
 
 
 def test_sysfs_numbers_tolerate_whitespace(tmp_path):

@@ -123,11 +123,11 @@ def test_eesp_spec_and_its_deploy_form():
     assert plain.median_ms > 0 and folded.median_ms > 0
 
 
-def _cpu_session_posing_as_cuda(tiny, monkeypatch, device="cuda:1", **kwargs):
-    """A CPU session told it runs on `device`, with the CUDA calls it would make recorded instead."""
+def test_cuda_session_makes_its_device_current(tiny, monkeypatch):
+    # CUDA events and graph capture use the current device: timing cuda:1 from cuda:0 timed only the launches.
     import contextlib
 
-    import profilers.latency as latency
+    from profilers.timing import CudaTiming
 
     entered: list[torch.device] = []
 
@@ -137,30 +137,24 @@ def _cpu_session_posing_as_cuda(tiny, monkeypatch, device="cuda:1", **kwargs):
         yield
 
     monkeypatch.setattr(torch.cuda, "device", fake_device)
-    monkeypatch.setattr(latency, "_cudnn_benchmark", lambda enabled: contextlib.nullcontext())
-    session = LatencySession(prepare(tiny, (3, 8, 8)), **kwargs)
-    session.kind, session.device = "cuda", device
-    session.time_one = lambda: (session._step(), 1.0)[1]  # no CUDA events on CPU
-    return session, entered
-
-
-def test_cuda_session_makes_its_device_current(tiny, monkeypatch):
-    # CUDA events and graph capture use the current device: timing cuda:1 from cuda:0 timed only the launches.
-    session, entered = _cpu_session_posing_as_cuda(tiny, monkeypatch)
+    session = LatencySession(prepare(tiny, (3, 8, 8)), timing=CudaTiming("cuda:1"))
     with session.active():
         assert entered == [torch.device("cuda:1")]
 
 
 @pytest.mark.parametrize("fallback", [True, False])
-def test_failed_graph_capture_falls_back_to_eager_only_when_asked(tiny, monkeypatch, fallback):
-    import profilers.latency as latency
+def test_failed_graph_capture_falls_back_to_eager_only_when_asked(tiny, fallback):
+    from profilers.timing import HostTiming
 
-    def refuse(step, device, warmup_iters=3):
-        raise RuntimeError("operation not permitted when stream is capturing")
+    class RefusingGpu(HostTiming):  # a device that can capture graphs, whose capture fails
+        kind, supports_graphs = "cuda", True
 
-    monkeypatch.setattr(latency, "capture_cuda_graph", refuse)
-    session, _ = _cpu_session_posing_as_cuda(tiny, monkeypatch, eager_if_capture_fails=fallback)
-    session.cuda_graph = True
+        def capture(self, step):
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+    session = LatencySession(
+        prepare(tiny, (3, 8, 8)), cuda_graph=True, eager_if_capture_fails=fallback, timing=RefusingGpu()
+    )
     with session.active():
         if not fallback:
             with pytest.raises(RuntimeError, match="capturing"):
@@ -168,4 +162,4 @@ def test_failed_graph_capture_falls_back_to_eager_only_when_asked(tiny, monkeypa
             return
         session.warm_up(0.01)
         assert not session.cuda_graph and session.backend == "latency-cuda"
-        assert session.take(n=2) == [1.0, 1.0]
+        assert session.execution == "eager" and len(session.take(n=2)) == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import json
 import math
 import os
 import shutil
@@ -62,11 +63,47 @@ def manifest_digest_line(manifest_path: Path) -> str:
 
 
 def check_target(target: Path, overwrite: bool) -> None:
-    """The target must not exist (unless `overwrite`) and, if it does, must be a directory."""
-    if target.exists() and not overwrite:
+    """The target must not exist; with `overwrite` (--force) it may be an espnas export or an empty directory,
+    never anything else (--force must not delete a user's directory)."""
+    if not target.exists() and not target.is_symlink():
+        return
+    if not overwrite:
         raise ExportError(f"{target} already exists; choose another --out or pass --force to replace it")
-    if target.exists() and not target.is_dir():
+    if target.is_symlink() or not target.is_dir():
         raise ExportError(f"{target} exists and is not a directory; choose another --out")
+    if any(target.iterdir()) and not is_export_dir(target):
+        raise ExportError(
+            f"{target} is not an espnas export (no {MANIFEST_FILE} of schema {MANIFEST_SCHEMA}); --force replaces "
+            "only an export or an empty directory, choose another --out"
+        )
+
+
+def is_export_dir(path: Path) -> bool:
+    """Whether `path` looks like a directory `espnas export` wrote: its manifest and the manifest's digest."""
+    manifest = path / MANIFEST_FILE
+    if not manifest.is_file() or not (path / MANIFEST_DIGEST_FILE).is_file():
+        return False
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("schema") == MANIFEST_SCHEMA and isinstance(data.get("files"), dict)
+
+
+def remove_leftovers(target: Path) -> list[Path]:
+    """Remove the temporary directories a killed export of `target` left beside it (`.NAME.tmp-*`,
+    `.NAME.old-*`); returns them. Only that target's own names are touched."""
+    if not target.parent.is_dir():
+        return []
+    found = [
+        p
+        for pattern in (f".{target.name}.tmp-*", f".{target.name}.old-*")
+        for p in target.parent.glob(pattern)
+        if p.is_dir() and not p.is_symlink()
+    ]
+    for p in found:
+        shutil.rmtree(p, ignore_errors=True)
+    return found
 
 
 def move_into_place(tmp: Path, target: Path, overwrite: bool) -> None:

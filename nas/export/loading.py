@@ -76,7 +76,20 @@ def verify(directory: str | Path) -> dict[str, Any]:
         if name not in manifest["files"]:
             raise ExportDirError(f"{root / MANIFEST_FILE} does not list {name}; re-export the model")
     for name, entry in manifest["files"].items():
+        # A manifest names files of this directory only: no path separators, no '..', no links out of it.
+        if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+            raise ExportDirError(
+                f"{root / MANIFEST_FILE} lists {name!r}, which is not a file name inside the export directory; "
+                "re-export the model"
+            )
+        if not isinstance(entry, dict):
+            raise ExportDirError(
+                f"{root / MANIFEST_FILE}: the entry of {name} is {type(entry).__name__}, not "
+                "{sha256, bytes}; re-export the model"
+            )
         path = root / name
+        if path.is_symlink():
+            raise ExportDirError(f"{path} is a symbolic link; an export holds plain files only, re-export the model")
         if not path.is_file():
             raise ExportDirError(f"{path} is missing; the export in {root} is incomplete, re-export the model")
         if path.stat().st_size != entry.get("bytes") or sha256_file(path) != entry.get("sha256"):

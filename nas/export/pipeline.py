@@ -75,6 +75,7 @@ from nas.export.layout import (
     now_iso,
     plain,
     plain_tree,
+    remove_leftovers,
     write_json,
     write_manifest,
 )
@@ -164,6 +165,7 @@ def export(
     target = Path(out) if out is not None else Path("exports") / _default_name(spec, config, search)
     check_target(target, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(target)  # what a kill -9 during an earlier export of this target left
     notes: list[str] = []
 
     import torch

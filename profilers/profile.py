@@ -123,6 +123,7 @@ def profile(
     energy_repeats: int = 3,
     on_step: Callable[[str], None] | None = None,
     runtimes: Sequence[str] | None = None,
+    seq_len: int | None = None,
 ) -> ProfileReport:
     """Latency (and optionally energy and peak memory) of each model at each batch size on `device`.
 
@@ -132,6 +133,11 @@ def profile(
     """
     if not specs:
         raise EspnasError("profile needs at least one model spec")
+    from profilers.language_latency import add_token_figures, is_language, language_specs
+
+    if any(is_language(s) for s in specs):  # ERU/LSTM: `seq_len` tokens per row from a warmed state
+        specs = language_specs(specs, seq_len, deploy=deploy, runtimes=runtimes)
+        input_size = (1, 1)  # the stream's input only carries the batch size
     device_type(device)
     if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
         raise EspnasError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
@@ -214,6 +220,9 @@ def profile(
         "cuda_graph": cuda_graph,
         **common,
     }
+    if any(is_language(s) for s in specs):
+        add_token_figures(records, list(specs))
+        settings["seq_len"] = seq_len or 1
     return ProfileReport(records=records, settings=settings, fingerprint=fp)
 
 

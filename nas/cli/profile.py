@@ -70,6 +70,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--energy", action="store_true", help="also energy per image and power (needs NVML/RAPL/INA)")
     p.add_argument("--memory", action="store_true", help="also peak memory of one forward")
     p.add_argument(
+        "--seq-len",
+        type=int,
+        metavar="T",
+        help="language models (eru-7m, lstm:eru-7m, ...): tokens per row and call (default: 1, one step)",
+    )
+    p.add_argument(
         "--time-budget", type=_positive_float, default=2.0, metavar="S", help="seconds per model per batch size"
     )
     p.add_argument("--rounds", type=int, default=5, metavar="N", help="interleaved rounds when comparing")
@@ -106,6 +112,7 @@ def run_profile(args: argparse.Namespace) -> None:
             rounds=args.rounds,
             on_step=lambda text: status.update(f"profiling: {text}"),
             runtimes=args.runtime,
+            seq_len=args.seq_len,
         )
     lines = [json.dumps(r, sort_keys=True) for r in report.records]
     if args.out:

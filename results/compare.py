@@ -1,9 +1,10 @@
 """Comparing the Pareto fronts of two or more runs on the same objectives.
 
-Hypervolumes are computed in one normalised space shared by every run of the comparison: each objective is
-scaled over the union of the runs' complete trials to [0, 1], 0 best. The reference point (default 1.1 in
-every normalised objective, so the extremes of each front still enclose volume) is stored in the result in
-both normalised and raw units, so figures quoted from one comparison can be reproduced.
+Hypervolume has one definition in espnas (results.pareto.front_hypervolume): each objective scaled to [0, 1],
+0 best, reference point 1.1 in each. A comparison normalises over the union of the runs' complete trials, so
+the runs share one scale; each run's value normalised over its own trials (what `espnas search` and
+`espnas pareto` print for it) is reported next to it as "alone", and the raw-unit volume in the JSON. The
+reference point is stored in normalised and raw units, so figures quoted from a comparison can be reproduced.
 """
 
 from __future__ import annotations
@@ -17,12 +18,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from results.pareto import _values, hypervolume, non_dominated, normalise, resolve_objectives, sort_by_objectives
+from results.pareto import (
+    HV_REFERENCE,
+    _values,
+    front_hypervolume,
+    hypervolume,
+    non_dominated,
+    normalise,
+    resolve_objectives,
+    sort_by_objectives,
+)
 from results.select import best_under
 from results.store import Objective, Run, RunError
 from results.where import Where
 
-DEFAULT_REFERENCE = 1.1  # in normalised units: 10% beyond the worst value of the union
+DEFAULT_REFERENCE = HV_REFERENCE  # in normalised units: 10% beyond the worst value of the union
 
 
 @dataclass
@@ -40,6 +50,8 @@ class Comparison:
     trials: dict[str, int]
     constraint: str | None = None
     best_by: Objective | None = None
+    hypervolume_alone: dict[str, float | None] = field(default_factory=dict)  # each normalised over itself
+    hypervolume_raw: dict[str, float] = field(default_factory=dict)  # in raw units, reference_raw
     best: dict[str, pd.Series | None] = field(default_factory=dict)
     runs: dict[str, Run] = field(default_factory=dict, repr=False)
 
@@ -56,6 +68,13 @@ class Comparison:
             },
             "trials": self.trials,
             "hypervolume": self.hypervolume,
+            "hypervolume_alone": self.hypervolume_alone,
+            "hypervolume_raw": self.hypervolume_raw,
+            "hypervolume_definition": (
+                "each objective scaled to [0, 1] over the union of the runs' complete trials (0 best), reference "
+                "point 1.1 in each (hypervolume_alone: each run over its own complete trials, as espnas pareto "
+                "prints it; hypervolume_raw: in the objectives' units with reference_point.raw)"
+            ),
             "coverage": {f"{a}|{b}": v for (a, b), v in self.coverage.items()},
             "constraint": self.constraint,
             "best_by": None if self.best_by is None else self.best_by.to_dict(),
@@ -69,7 +88,11 @@ class Comparison:
         names = ", ".join(f"{o.name} ({o.direction}, {o.unit or 'no unit'})" for o in self.objectives)
         lines.append(f"objectives: {names}")
         ref = ", ".join(f"{o.name}={_num(r)}" for o, r in zip(self.objectives, self.reference_raw, strict=True))
-        lines.append(f"hypervolume: normalised on the union's bounds, reference point {ref}")
+        lines.append(
+            "hypervolume: each objective scaled to [0, 1] over the union of these runs' complete trials "
+            f"(0 best), reference point 1.1 in each (raw: {ref}); 'alone': each run over its own trials, "
+            "as espnas pareto prints it"
+        )
         lines.append("")
         summary = pd.DataFrame(
             {
@@ -77,6 +100,7 @@ class Comparison:
                 "trials": [self.trials[n] for n in self.names],
                 "front": [len(self.fronts[n]) for n in self.names],
                 "hypervolume": [f"{self.hypervolume[n]:.4f}" for n in self.names],
+                "alone": [_hv(self.hypervolume_alone.get(n)) for n in self.names],
             }
         )
         lines.append(summary.to_string(index=False))
@@ -108,6 +132,10 @@ class Comparison:
             if len(front) > max_rows:
                 lines.append(f"  ... {len(front) - max_rows} more (use --json for all)")
         return "\n".join(lines)
+
+
+def _hv(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def _front_columns(objectives: Sequence[Objective]) -> list[str]:
@@ -217,12 +245,17 @@ def compare_runs(
     fronts: dict[str, pd.DataFrame] = {}
     normalised_fronts: dict[str, np.ndarray] = {}
     hv: dict[str, float] = {}
+    hv_raw: dict[str, float] = {}
+    hv_alone: dict[str, float | None] = {}
     for name, frame in complete.items():
         values = _values(frame, chosen)
         mask = non_dominated(values, directions)
         fronts[name] = sort_by_objectives(frame[mask], chosen)
         normalised_fronts[name] = normalise(values[mask], directions, lower, upper)
         hv[name] = hypervolume(normalised_fronts[name], ["min"] * len(chosen), ref_norm)
+        hv_raw[name] = hypervolume(values[mask], directions, ref_raw)
+        own = front_hypervolume(values, directions, over=f"{name}'s complete trials")
+        hv_alone[name] = None if own is None else own.value
 
     coverage = {(a, b): coverage_of(normalised_fronts[a], normalised_fronts[b]) for a in names for b in names if a != b}
 
@@ -251,6 +284,8 @@ def compare_runs(
         best_by=by,
         best=best,
         runs=dict(zip(names, runs, strict=True)),
+        hypervolume_alone=hv_alone,
+        hypervolume_raw=hv_raw,
     )
 
 

@@ -11,6 +11,7 @@ Exact duplicates do not dominate each other, so every copy of a front point is o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import moocore
@@ -91,6 +92,72 @@ def hypervolume(points: object, directions: Sequence[str], reference: Sequence[f
     if not inside.any():
         return 0.0
     return float(moocore.hypervolume(_minimised(array[inside], maximise), ref=_minimised(ref, maximise)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The hypervolume users see (console, `espnas pareto`, plots, `espnas compare`): one definition
+# ---------------------------------------------------------------------------------------------------------
+
+HV_REFERENCE = 1.1  # in normalised units: 10% beyond the worst value, so a front's extremes still add volume
+HV_DEFINITION = "each objective scaled to [0, 1] over {over} (0 best, 1 worst), reference point 1.1 in each"
+
+
+@dataclass(frozen=True)
+class Hypervolume:
+    """A front's hypervolume as espnas reports it, with what it was normalised over and its raw-unit twin.
+
+    `value`: the hypervolume after each objective is scaled to [0, 1] over `lower`..`upper` (0 best), with the
+    reference point HV_REFERENCE in every objective; at most 1.1 ** m for m objectives. `raw`: the same
+    volume in the objectives' own units (the product of their units), with `reference_raw` the same point
+    in raw units. Bounds are the lowest and highest values of the trials it was normalised over.
+    """
+
+    value: float
+    raw: float
+    reference_raw: list[float]
+    lower: list[float]
+    upper: list[float]
+    over: str  # what the bounds come from, e.g. "the run's 14 complete trials"
+
+    @property
+    def definition(self) -> str:
+        return HV_DEFINITION.format(over=self.over)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "value": self.value, "raw": self.raw, "reference_raw": self.reference_raw,
+            "normalised_over": self.over, "lower": self.lower, "upper": self.upper,
+            "reference_normalised": HV_REFERENCE, "definition": self.definition,
+        }  # fmt: skip
+
+
+def front_hypervolume(
+    values: object,
+    directions: Sequence[str],
+    over: str,
+    lower: Sequence[float] | None = None,
+    upper: Sequence[float] | None = None,
+) -> Hypervolume | None:
+    """The hypervolume of the front of `values` (all complete trials' objective values; rows with a missing
+    value are left out), normalised over `lower`..`upper` (default: the rows' own lowest and highest values).
+    None when no row has every value."""
+    array, finite, _ = _prepare(values, directions)
+    array = array[finite]
+    if len(array) == 0:
+        return None
+    lo = np.asarray(array.min(axis=0) if lower is None else lower, dtype=float)
+    hi = np.asarray(array.max(axis=0) if upper is None else upper, dtype=float)
+    front_rows = array[non_dominated(array, directions)]
+    m = array.shape[1]
+    value = hypervolume(normalise(front_rows, directions, lo, hi), ["min"] * m, [HV_REFERENCE] * m)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    maximise = np.array([d == "max" for d in directions])
+    ref_raw = np.where(maximise, hi - HV_REFERENCE * span, lo + HV_REFERENCE * span)
+    raw = hypervolume(front_rows, directions, ref_raw)
+    return Hypervolume(
+        value=float(value), raw=float(raw), reference_raw=[float(x) for x in ref_raw],
+        lower=[float(x) for x in lo], upper=[float(x) for x in hi], over=over,
+    )  # fmt: skip
 
 
 def normalise(values: object, directions: Sequence[str], lower: Sequence[float], upper: Sequence[float]) -> np.ndarray:
@@ -199,6 +266,16 @@ def front(run: Run, objectives: Sequence[str] | str | None = None) -> pd.DataFra
     trials = run.complete()
     mask = non_dominated(_values(trials, chosen), [o.direction for o in chosen])
     return sort_by_objectives(trials[mask], chosen)
+
+
+def run_hypervolume(run: Run, objectives: Sequence[str] | str | None = None) -> Hypervolume | None:
+    """The hypervolume of a run's front, normalised over its own complete trials (what `espnas search` and
+    `espnas pareto` print; see `front_hypervolume`)."""
+    chosen = resolve_objectives(run, objectives)
+    trials = run.complete()
+    values = _values(trials, chosen)
+    n = int(np.isfinite(values).all(axis=1).sum()) if len(values) else 0
+    return front_hypervolume(values, [o.direction for o in chosen], over=f"the run's {n} complete trials")
 
 
 def knee(run: Run, objectives: Sequence[str] | str | None = None) -> pd.Series:

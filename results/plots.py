@@ -19,12 +19,13 @@ import pandas as pd
 
 from results.compare import DEFAULT_REFERENCE, check_comparable
 from results.files import atomic_path
-from results.pareto import _values, hypervolume, non_dominated, normalise
+from results.pareto import HV_DEFINITION, HV_REFERENCE, _values, hypervolume, non_dominated, normalise
 from results.store import Objective, Run, RunError
 
 FORMATS = (".png", ".svg", ".html")
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 HISTORY_POINTS = 200  # hypervolume is evaluated at most this many times along a run
+MAX_LABELLED = 25  # front points labelled with their trial id (more would be unreadable; the HTML hovers)
 
 ReferencePoints = Mapping[str, Mapping[str, float]]
 
@@ -142,6 +143,13 @@ class _Scene:
         frame = self.complete[name]
         return frame[frame["preset"].notna()] if "preset" in frame else frame.iloc[:0]
 
+    def hv_definition(self) -> str:
+        """The hypervolume definition of this figure (the one every espnas output uses), with its bounds."""
+        over = "the run's complete trials" if len(self.names) == 1 else "the union of the runs' complete trials"
+        ref = ", ".join(f"{r:.3g}" for r in self.reference)
+        text = HV_DEFINITION.format(over=over)
+        return text if np.allclose(self.reference, HV_REFERENCE) else text.replace("1.1 in each", f"({ref})")
+
     def title(self) -> str:
         objectives = ", ".join(o.name for o in self.objectives)
         return f"Pareto fronts of {', '.join(self.names)} over {objectives}"
@@ -220,6 +228,12 @@ def _mpl_front(ax, scene: _Scene, x: Objective, y: Objective) -> None:
             front[x.name], front[y.name], s=34, color=colour, edgecolors="black", linewidths=0.6, zorder=3,
             label=f"{name} (front {len(front)} of {len(frame)})",
         )  # fmt: skip
+        if len(front) <= MAX_LABELLED and "trial_id" in front:  # which trial each front point is
+            for _, row in front.iterrows():
+                ax.annotate(
+                    str(row["trial_id"]), (row[x.name], row[y.name]), textcoords="offset points", xytext=(4, -9),
+                    fontsize=6, color=colour,
+                )  # fmt: skip
         for _, row in scene.presets(name).iterrows():
             ax.scatter(row[x.name], row[y.name], marker="D", s=46, color=colour, edgecolors="black", zorder=4)
             ax.annotate(
@@ -282,9 +296,8 @@ def _mpl_history(ax, scene: _Scene) -> None:
         history = scene.history[name]
         ax.step(history["number"], history["hypervolume"], where="post", color=scene.colours[name], label=name)
     ax.set_xlabel("trial number")
-    ax.set_ylabel("hypervolume (normalised on the union)")
-    ref = ", ".join(f"{o.name}={r:.3g}" for o, r in zip(scene.objectives, scene.reference, strict=True))
-    ax.set_title(f"hypervolume vs trials (normalised reference {ref})", fontsize=9)
+    ax.set_ylabel("hypervolume (normalised)")
+    ax.set_title(f"hypervolume vs trials: {scene.hv_definition()}", fontsize=7, wrap=True)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
 
@@ -409,5 +422,14 @@ def _plotly(scene: _Scene, path: Path) -> None:
         )  # fmt: skip
     fig.update_xaxes(title_text="trial number", row=history_at[0], col=history_at[1])
     fig.update_yaxes(title_text="hypervolume (normalised)", row=history_at[0], col=history_at[1])
+    fig.add_annotation(
+        text=f"hypervolume: {scene.hv_definition()}",
+        showarrow=False,
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=-0.08,
+        font={"size": 10},
+    )
     fig.update_layout(title=scene.title(), height=950 if three else 520, template="plotly_white")
     fig.write_html(path, include_plotlyjs=True, full_html=True)

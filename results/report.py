@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 from collections.abc import Sequence
 
 import pandas as pd
 
 from results.compare import _jsonable, _num, compare_runs
-from results.pareto import front, resolve_objectives
+from results.pareto import front, resolve_objectives, run_hypervolume
 from results.select import config_text, select
 from results.store import Run, RunError, list_runs, open_run
 from search_spaces.errors import EspnasError
@@ -38,7 +39,7 @@ def runs_table(directory: PathLike = "runs", as_json: bool = False) -> str:
                 {
                     "path": str(s.path), "name": s.name, "trials": s.trials, "status_counts": s.status_counts,
                     "objectives": [o.to_dict() for o in s.objectives], "devices": s.devices,
-                    "created": s.created, "ended": s.ended, "error": s.error,
+                    "created": s.created, "ended": s.ended, "state": s.state, "error": s.error,
                 }
                 for s in summaries
             ],
@@ -63,7 +64,7 @@ def runs_table(directory: PathLike = "runs", as_json: bool = False) -> str:
                 "infeasible": counts.get("infeasible", 0),
                 "objectives": ", ".join(f"{o.name} ({o.direction})" for o in s.objectives),
                 "devices": ", ".join(s.devices) or "-",
-                "state": "running" if s.ended is None else "ended",
+                "state": s.state,
             }
         )
     return pd.DataFrame(rows).fillna("").to_string(index=False)
@@ -80,6 +81,7 @@ def pareto_report(
     chosen = resolve_objectives(run, objectives)
     table = front(run, chosen_names(chosen))
     written = _plot([run], plots, chosen_names(chosen))
+    hv = run_hypervolume(run, chosen_names(chosen))
     columns = ["trial_id", "number", *[o.name for o in chosen], "params", "macs", "arch_id", "preset"]
     columns = [c for c in columns if c in table.columns]
     if as_json:
@@ -87,19 +89,33 @@ def pareto_report(
             {
                 "run": run.name, "path": str(run.path), "objectives": [o.to_dict() for o in chosen],
                 "trials": len(run.trials), "complete": len(run.complete()), "plots": written,
+                "hypervolume": None if hv is None else hv.value,
+                "hypervolume_detail": None if hv is None else hv.to_dict(),
                 "front": [_jsonable(row) for row in _rows(table[columns])],
             },
             indent=2,
         )  # fmt: skip
-    header = (
-        f"run {run.name} ({run.path}): front of {len(table)} of {len(run.complete())} complete trials "
-        f"({len(run.trials)} in all) over " + ", ".join(f"{o.name} ({o.direction}, {o.unit})" for o in chosen)
-    )
-    shown = table[columns].copy()
-    shown["preset"] = shown["preset"].fillna("")
-    lines = [header, shown.to_string(index=False, float_format=_num)]
+    shown_columns = [c for c in columns if c != "number"]
+    if "preset" in shown_columns and not table["preset"].notna().any():
+        shown_columns.remove("preset")
+    shown = table[shown_columns].copy()
+    if "preset" in shown:
+        shown["preset"] = shown["preset"].fillna("")
+    hv_text = "-" if hv is None else f"{hv.value:.4g}"
+    lines = [
+        f"run {run.name}: front of {len(table)} of {len(run.complete())} complete trials ({len(run.trials)} in all)",
+        f"path: {run.path}",
+        *wrap("objectives: " + ", ".join(f"{o.name} ({o.direction}, {o.unit})" for o in chosen)),
+        *wrap(f"hypervolume {hv_text}: " + (hv.definition if hv is not None else "no complete trial")),
+        shown.to_string(index=False, float_format=_num),
+    ]
     lines += [f"wrote {p}" for p in written]
     return "\n".join(lines)
+
+
+def wrap(text: str, width: int = 80) -> list[str]:
+    """Prose wrapped at `width` without breaking words (paths and commands go on lines of their own)."""
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [""]
 
 
 def chosen_names(objectives: Sequence) -> list[str]:

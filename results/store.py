@@ -359,8 +359,9 @@ class RunWriter:
         seqs = [int(m.group(1)) for f in _batch_files(path) if (m := _BATCH_NAME.match(f.name))]
         writer = cls.__new__(cls)
         writer._init(path, meta, next_seq=max(seqs, default=-1) + 1)
-        if meta.get("ended") is not None:
+        if meta.get("ended") is not None or meta.get("interrupted"):
             meta["ended"] = None
+            meta.pop("interrupted", None)
             writer._write_metadata()
         return writer
 
@@ -392,6 +393,11 @@ class RunWriter:
     def finish(self, ended: str | None = None) -> None:
         """Mark the run ended (an ISO time, default now)."""
         self.update_metadata(ended=ended or now_iso())
+
+    def interrupt(self) -> None:
+        """Mark the run stopped by the user before it finished (`espnas runs` shows "interrupted"); resuming
+        (`open_existing`) clears the mark."""
+        self.update_metadata(ended=now_iso(), interrupted=True)
 
     def __enter__(self) -> RunWriter:
         return self
@@ -549,6 +555,12 @@ class RunSummary:
     created: str | None
     ended: str | None
     error: str | None = None  # set when the directory looks like a run but cannot be read
+    interrupted: bool = False  # stopped by the user (Ctrl-C) before it finished; resumable
+
+    @property
+    def state(self) -> str:
+        """running, interrupted or ended (unreadable runs: see `error`)."""
+        return "running" if self.ended is None else "interrupted" if self.interrupted else "ended"
 
 
 def _summarise(path: Path) -> RunSummary:
@@ -572,7 +584,7 @@ def _summarise(path: Path) -> RunSummary:
     devices = [str(d) for d in (meta.get("devices") or meta.get("targets") or [])]
     return RunSummary(
         path, meta["name"], 0 if frame is None else len(frame), counts, objectives, devices,
-        meta.get("created"), meta.get("ended"),
+        meta.get("created"), meta.get("ended"), interrupted=bool(meta.get("interrupted")),
     )  # fmt: skip
 
 

@@ -1,12 +1,97 @@
-"""One rich Console for the CLI: the terminal's width, or 120 columns when output goes to a file or pipe."""
+"""One rich Console for the CLI, and tables that fit it.
+
+Width: the terminal's; without a terminal (a log, a pipe) $COLUMNS or 80. No highlighting: rich would colour
+the digits inside paths and commands. Lines that hold a path or a command are printed with `line()`, which
+never breaks them (the terminal may wrap them, but a copy-paste gets the whole command).
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Console
+
+PLAIN_WIDTH = 80
+
+
+def plain_width() -> int:
+    """The width of output that is not a terminal: $COLUMNS when it is a number above 20, else 80."""
+    text = os.environ.get("COLUMNS", "")
+    return int(text) if text.isdigit() and int(text) > 20 else PLAIN_WIDTH
 
 
 def console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
-    return Console(file=stream, width=None if stream.isatty() else 120)
+    tty = stream.isatty()
+    return Console(file=stream, width=None if tty else plain_width(), highlight=False, soft_wrap=False)
+
+
+def line(out: Console, text: str, **kw: Any) -> None:
+    """Print `text` unbroken and unhighlighted (a path, a command, a note that names one)."""
+    out.print(text, soft_wrap=True, highlight=False, markup=False, **kw)
+
+
+def prose(out: Console, text: str, indent: str = "  ") -> None:
+    """Print `text` wrapped at the console's width between words only, so a path or command in it stays whole
+    (on a line of its own if need be); continuation lines are indented."""
+    import textwrap
+
+    parts = textwrap.wrap(text, out.width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+    for part in parts or [""]:
+        line(out, part)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: its header, alignment and priority (columns with the highest number are dropped first
+    when the table is too wide; priority 0 is never dropped). `fold` columns (paths, ids) wrap by character
+    instead of being cut with an ellipsis."""
+
+    header: str
+    justify: str = "right"
+    priority: int = 0
+    fold: bool = False
+
+
+def fitted_table(
+    columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int, **table_kw: Any
+) -> tuple[Any, list[str]]:
+    """A rich Table of `rows` that fits `width` columns: whole columns are dropped by priority until the rest
+    fit at their natural width; no header or cell is ever cut. Returns the table and the headers dropped."""
+    from rich.table import Table
+
+    keep = list(range(len(columns)))
+    dropped: list[str] = []
+    measurer = Console(width=10_000, highlight=False)  # wide enough to measure every natural width
+
+    def build(indices: list[int]) -> Table:
+        table = Table(**table_kw)
+        for i in indices:
+            c = columns[i]
+            table.add_column(
+                c.header,
+                justify=c.justify,  # type: ignore[arg-type]
+                no_wrap=not c.fold,
+                overflow="fold" if c.fold else "ellipsis",
+                min_width=len(c.header),
+            )
+        for row in rows:
+            table.add_row(*[row[i] for i in indices])
+        return table
+
+    while True:
+        table = build(keep)
+        need = measurer.measure(table).maximum
+        droppable = [i for i in keep if columns[i].priority > 0]
+        if need <= width or not droppable:
+            return table, dropped
+        worst = max(droppable, key=lambda i: (columns[i].priority, i))
+        keep.remove(worst)
+        dropped.append(columns[worst].header)
+
+
+__all__ = ["PLAIN_WIDTH", "Column", "console", "fitted_table", "line", "plain_width", "prose"]

@@ -13,17 +13,31 @@ from search_spaces.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("presets", help="the paper's models with their counts next to the paper's figures")
+    p = sub.add_parser(
+        "presets",
+        help="the paper's models with their counts next to the paper's figures",
+        description="List the paper's models (ESPNetv2 Tables 2, 4 and 5) with espnas's exact parameter and conv "
+        "multiply-add counts at 224x224 next to the paper's figures.",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=run_presets)
 
-    p = sub.add_parser("count", help="exact parameters and multiply-adds of a config, instantly")
+    p = sub.add_parser(
+        "count",
+        help="exact parameters and multiply-adds of a config, instantly",
+        description="Count the parameters, conv and linear multiply-adds and element-wise ops of a config from "
+        "the config alone (no model is built); --cross-check also counts the built model with hooks, fvcore "
+        "and ptflops (docs/counting.md).",
+    )
     p.add_argument("spec", help="preset name, JSON file, inline JSON or compact string (eesp:...)")
     p.add_argument("--input-size", type=input_size, metavar="HxW", help="input resolution (default: the config's)")
     p.add_argument("--classes", type=int, metavar="N", help="number of classes (default: the config's)")
     p.add_argument("--by-layer", action="store_true", help="list every layer")
     p.add_argument("--cross-check", action="store_true", help="also count the built model with hooks, fvcore, ptflops")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    from nas.cli.predictor import add_predict_arguments
+
+    add_predict_arguments(p, runtime_flag=True)
     p.set_defaults(run=run_count)
 
 
@@ -50,11 +64,13 @@ def run_presets(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table(title="ESPNetv2 presets, 224x224, 1000 classes (conv MACs = the paper's FLOPs)")
-    for col in ("preset", "params", "paper", "Δ", "conv MACs", "paper", "Δ", "source"):
-        table.add_column(col, justify="left" if col in ("preset", "source") else "right", no_wrap=True)
-    for r in rows:
-        table.add_row(
+    from nas.cli._console import Column, fitted_table
+
+    out = console()
+    columns = [Column(c, "left" if c in ("preset", "source") else "right") for c in ("preset", "params", "paper", "Δ")]
+    columns += [Column("conv MACs"), Column("paper"), Column("Δ"), Column("source", "left", priority=1)]
+    cells = [
+        [
             r["preset"],
             _m(r["params"]),
             _m(r["paper_params"]),
@@ -63,8 +79,14 @@ def run_presets(args: argparse.Namespace) -> None:
             _m(r["paper_macs"]),
             f"{r['macs_rel_diff']:+.2%}",
             r["source"],
-        )
-    console().print(table)
+        ]
+        for r in rows
+    ]
+    title = "ESPNetv2 presets, 224x224, 1000 classes (conv MACs = the paper's FLOPs)"
+    table, dropped = fitted_table(columns, cells, out.width, title=title)
+    if dropped:
+        table.caption = "source (the paper's table) not shown at this width; --json has it"
+    out.print(table)
 
 
 def run_count(args: argparse.Namespace) -> None:
@@ -81,6 +103,12 @@ def run_count(args: argparse.Namespace) -> None:
         cfg = cfg.replace(num_classes=args.classes)
     counts = count(cfg, args.input_size)
     result = counts.to_dict(by_layer=args.by_layer)
+    if getattr(args, "predict", False):
+        from nas.cli.predictor import prediction
+
+        result["predicted_latency"] = prediction(
+            args, counts.config, runtime=args.predict_runtime, batch=args.predict_batch, threads=args.predict_threads
+        )
     if args.cross_check:
         from profilers.crosscheck import cross_check  # builds models: torch
 
@@ -89,6 +117,14 @@ def run_count(args: argparse.Namespace) -> None:
         print(json.dumps(result, indent=2))
         return
     _print_counts(result, counts.config.to_compact())
+    if "predicted_latency" in result:
+        pl = result["predicted_latency"]
+        flag = f" [flagged: {pl['flag']}]" if pl.get("flag") else ""
+        console().print(
+            f"predicted latency: {pl['latency_ms']:.3f} ms ({pl['runtime']}, batch {pl['batch_size']}, "
+            f"{pl['threads']} thread(s)){flag}",
+            markup=False,
+        )
 
 
 def _run_count_segmentation(args: argparse.Namespace) -> None:
@@ -117,9 +153,9 @@ def _run_count_segmentation(args: argparse.Namespace) -> None:
 def _print_counts(result: dict, compact: str) -> None:
     out = console()
     h, w = result["input_size"]
-    out.print(f"[bold]{compact}[/bold]\narch_id {result['arch_id']}, input {h}x{w}")
+    out.print(f"[bold]{compact}[/bold]\narch_id {result['arch_id']}, input {h}x{w}", soft_wrap=True)
     table = Table(show_header=True)
-    for col in ("stage", "params", "conv MACs", "linear MACs", "element-wise ops"):
+    for col in ("stage", "params", "conv MACs", "linear MACs", "element-wise"):
         table.add_column(col, justify="left" if col == "stage" else "right")
     for stage, row in result["by_stage"].items():
         table.add_row(
@@ -140,16 +176,24 @@ def _print_counts(result: dict, compact: str) -> None:
     kinds = ", ".join(f"{k} {v:,}" for k, v in result["elementwise_ops_by_kind"].items())
     out.print(f"element-wise ops by kind: {kinds}")
     if "layers" in result:
-        layers = Table("layer", "kind", "output", "params", "MACs", "element-wise ops")
-        for layer in result["layers"]:
-            layers.add_row(
+        from nas.cli._console import Column, fitted_table
+
+        columns = [Column("layer", "left", fold=True), Column("kind", "left", priority=2), Column("output", "left")]
+        columns += [Column("params"), Column("MACs"), Column("element-wise ops", priority=1)]
+        cells = [
+            [
                 layer["name"],
                 layer["kind"],
                 "x".join(map(str, layer["output_shape"])),
                 f"{layer['params']:,}",
                 f"{layer['macs']:,}",
                 f"{layer['elementwise_ops']:,}",
-            )
+            ]
+            for layer in result["layers"]
+        ]
+        layers, dropped = fitted_table(columns, cells, out.width)
+        if dropped:
+            layers.caption = f"not shown at {out.width} columns: {', '.join(dropped)} (see --json)"
         out.print(layers)
     if "cross_check" in result:
         cc = result["cross_check"]
@@ -164,9 +208,9 @@ def _print_counts(result: dict, compact: str) -> None:
         )
         table.add_row(
             "fvcore",
-            "",
+            "n/a",
             f"{cc['fvcore']['total']:,}",
-            "+ 2/BN elem + global pool; skips PReLU, avg_pool, add",
+            "counts FLOPs only (no params); + 2/BN elem + global pool; skips PReLU, avg_pool, add",
         )
         table.add_row(
             "ptflops (pytorch)",

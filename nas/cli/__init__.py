@@ -21,6 +21,7 @@ COMMANDS = {
     "presets": "nas.cli.counting",
     "count": "nas.cli.counting",
     "profile": "nas.cli.profile",
+    "predictor": "nas.cli.predictor",
     "train": "nas.cli.train",
     "search": "nas.cli.search",
     "runs": "nas.cli.runs",

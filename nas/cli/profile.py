@@ -80,6 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--rounds", type=int, default=5, metavar="N", help="interleaved rounds when comparing")
     p.add_argument("--json", action="store_true", help="print one JSON record per line instead of a table")
+    from nas.cli.predictor import add_predict_arguments
+
+    add_predict_arguments(p, runtime_flag=False)
     p.add_argument("--out", metavar="FILE", help="also write the records (JSON lines) to FILE")
     p.add_argument("--plot", metavar="FILE", help="draw latency and power vs batch size (.png/.pdf/.svg)")
     p.set_defaults(run=run_profile)
@@ -114,6 +117,8 @@ def run_profile(args: argparse.Namespace) -> None:
             runtimes=args.runtime,
             seq_len=args.seq_len,
         )
+    if args.predict:
+        _add_predictions(args, report.records)
     lines = [json.dumps(r, sort_keys=True) for r in report.records]
     if args.out:
         write_text_atomic(Path(args.out), "\n".join(lines) + "\n")
@@ -125,6 +130,24 @@ def run_profile(args: argparse.Namespace) -> None:
         print("\n".join(lines))
         return
     console().print(_table(report))
+
+
+def _add_predictions(args: argparse.Namespace, records: list[dict[str, Any]]) -> None:
+    """Each latency record gets the latency its runtime's table predicts (`predicted`, with the error)."""
+    from nas.cli.predictor import prediction
+    from search_spaces import resolve
+
+    for rec in records:
+        if rec["metric"] != "latency":
+            continue
+        options = rec.get("options", {})
+        runtime = rec.get("runtime") or ("deploy" if options.get("deploy") else "eager")
+        config = resolve(rec["model"].split(" [", 1)[0])
+        config = config.replace(input_size=tuple(options.get("input_shape", [0, 0, *config.input_size])[2:]))
+        threads = int(rec.get("fingerprint", {}).get("threads") or 1)
+        pred = prediction(args, config, runtime=runtime, batch=int(rec["batch_size"]), threads=threads)
+        pred["error"] = pred["latency_ms"] / rec["value"] - 1
+        rec["predicted"] = pred
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

@@ -63,6 +63,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="seconds per latency measurement",
     )
     p.add_argument("--measure-threads", type=int, default=1, help="CPU threads for CPU measurements (default 1)")
+    p.add_argument(
+        "--runtime",
+        default="deploy",
+        metavar="NAME",
+        help="runtime latency is measured in, checked against eager first: deploy (default), eager, compile, "
+        "onnxruntime, onnxruntime-cuda, onnxruntime-trt, tensorrt",
+    )
+    p.add_argument(
+        "--target-runtime",
+        dest="target_runtimes",
+        action="append",
+        metavar="TARGET=NAME",
+        help="measure one of --targets in another runtime (repeatable)",
+    )
+    p.add_argument(
+        "--predictor-table",
+        metavar="FILE",
+        help="latency table for the latency_pred objective (default: this machine's; espnas predictor build)",
+    )
+    p.add_argument(
+        "--two-stage",
+        action="store_true",
+        help="search on latency_pred, then measure only the trials near the predicted front (two_stage.json)",
+    )
+    p.add_argument(
+        "--two-stage-margin", type=float, default=0.1, metavar="F", help="slack on predicted latency (default 0.1)"
+    )
     p.add_argument("--name", help="run name (default: the directory name)")
     p.add_argument("--no-progress", action="store_true", help="no live table")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")

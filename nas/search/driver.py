@@ -89,6 +89,11 @@ class SearchSettings:
     device: str = "cpu"
     latency_budget_s: float = 1.0
     latency_batch: int = 1
+    runtime: str = "deploy"  # profilers.runtimes: what latency is measured in (deploy = the deploy form)
+    target_runtimes: tuple[str, ...] = ()  # "TARGET=RUNTIME": a target measured in another runtime
+    predictor_table: str | None = None  # latency table for the latency_pred objective (None: this machine's)
+    two_stage: bool = False  # search on latency_pred, then measure only the trials near the predicted front
+    two_stage_margin: float = 0.1  # relative slack on the predicted latency when choosing what to measure
     measure_threads: int = 1  # CPU threads for CPU measurements (1: stable on a shared machine; recorded)
     retries: int = 1
     early_stop: str = "none"  # none | asha | median | mo-asha (nas.search.mo_asha)
@@ -172,7 +177,34 @@ def _metric_columns(selection: Selection, targets: Sequence[str]) -> dict[str, s
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _validate_latency(settings: SearchSettings) -> None:
+    """Runtimes exist and serve the device; the latency table exists and is this machine's (issue 13)."""
+    from nas.search.objectives import get_objective
+    from profilers.runtimes import get_runtime
+
+    get_runtime(settings.runtime).require(settings.device, "fp32")
+    for item in settings.target_runtimes:
+        target, _, runtime = item.partition("=")
+        if target not in settings.targets or not runtime:
+            raise SearchError(
+                f"--runtime {item!r} is invalid; valid: RUNTIME, or TARGET=RUNTIME with TARGET one of the targets "
+                f"({', '.join(settings.targets) or 'none given'})"
+            )
+        get_runtime(runtime)
+    names = [get_objective(n).name for n in settings.objectives or ()]
+    if settings.two_stage and "latency_pred" not in names:
+        raise SearchError("--two-stage searches on predicted latency; valid: include latency_pred in --objectives")
+    if "latency_pred" in names:
+        from nas.search.predicted import resolve_table
+
+        resolve_table(
+            settings.predictor_table, settings.runtime, settings.device, settings.latency_batch,
+            settings.measure_threads,
+        )  # fmt: skip
+
+
 def _validate(settings: SearchSettings) -> None:
+    _validate_latency(settings)
     check_settings(settings)  # every number, name, path and URL (nas.search.checks)
     if settings.sampler.lower() not in SAMPLERS and not settings.sampler[:1].isupper() and ":" not in settings.sampler:
         raise SearchError(f"unknown sampler {settings.sampler!r}; valid: {', '.join(SAMPLERS)} or an Optuna class")
@@ -329,6 +361,10 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
                 f"{recorder.duplicates} proposal(s) repeated a config already complete in this run and were not "
                 "trained again (told to Optuna with the stored values; 'duplicate_of' in the study)"
             )
+    if settings.two_stage and remaining > 0:
+        from nas.search.predicted import measure_near_front
+
+        notes.append(measure_near_front(run_dir, settings, selection))
     writer.finish()
     return _outcome(run_dir, selection, recorder, notes, time.perf_counter() - t_begin, ray_startup, resumed)
 
@@ -386,7 +422,7 @@ def _run_tune(
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule
 
     with ray_session(settings.address, settings.num_cpus) as startup:
-        measuring = tuple(o.metric for o in selection.objectives if o.source == "measure")
+        measuring = tuple(o.metric for o in selection.objectives if o.source in ("measure", "predict"))
         job = _trial_job(
             settings,
             train=selection.has("accuracy"),

@@ -52,6 +52,8 @@ REGISTRY: dict[str, Objective] = {
     for o in (
         Objective("accuracy", "accuracy", "max", "fraction", "train", infeasible_value=0.0),
         Objective("latency", "latency_ms", "min", "ms", "measure", per_target=True, infeasible_value=_WORST),
+        # predicted from a latency table (profilers.predictor; espnas predictor build), not measured
+        Objective("latency_pred", "latency_pred_ms", "min", "ms", "predict", infeasible_value=_WORST),
         Objective("energy", "energy_mj", "min", "mJ/image", "measure", per_target=True, infeasible_value=_WORST),
         Objective("peak_memory", "peak_memory_mb", "min", "MB", "measure", per_target=True, infeasible_value=_WORST),
         Objective("params", "params", "min", "count", "analytic", infeasible_value=_WORST),

@@ -38,10 +38,21 @@ class TrialJob:
     latency_batch: int
     targets: tuple[str, ...]  # measuring actor names; () = measure in the trial on `device`
     namespace: str
+    runtime: str = "deploy"  # profilers.runtimes: what latency is measured in (every target, unless named below)
+    target_runtimes: tuple[str, ...] = ()  # "TARGET=RUNTIME" for targets measured in another runtime
+    predictor_table: str | None = None  # latency table for latency_pred_ms (None: this machine's, if any)
 
 
 def measure_config(
-    config_json: str, metrics: Sequence[str], device: str, *, budget_s: float, batch: int, threads: int | None
+    config_json: str,
+    metrics: Sequence[str],
+    device: str,
+    *,
+    budget_s: float,
+    batch: int,
+    threads: int | None,
+    runtime: str = "deploy",
+    predictor_table: str | None = None,
 ) -> dict[str, Any]:
     """Measure one ImageNet-shaped config on `device` (deploy form: BN folded): the requested metrics, their
     spread, the fingerprint, and where it ran. Used in trials and in measuring actors alike."""
@@ -54,13 +65,26 @@ def measure_config(
         from profilers.latency import measure_latency
 
         t = time.perf_counter()
-        res = measure_latency(config, shape, device=device, deploy=True, time_budget_s=budget_s, threads=threads)
+        if runtime == "deploy":
+            res = measure_latency(config, shape, device=device, deploy=True, time_budget_s=budget_s, threads=threads)
+        else:  # another runtime (profilers.runtimes): checked against eager, then timed; recorded in the fingerprint
+            from profilers.runtimes import measure_runtime
+
+            res = measure_runtime(config, shape, device, runtime=runtime, time_budget_s=budget_s, threads=threads)
         out["latency_ms"] = float(res.median_ms)
         out["latency_ms_iqr"] = float(res.iqr_ms)
         lo, hi = res.ci95_ms
         out["latency_ms_ci_lo"], out["latency_ms_ci_hi"] = float(lo), float(hi)
         out["fingerprint"] = dict(res.fingerprint or {})
         out["seconds"]["latency"] = time.perf_counter() - t
+    if "latency_pred_ms" in metrics:  # predicted from a latency table: no measurement
+        from nas.search.predicted import predicted_latency
+
+        t = time.perf_counter()
+        got = predicted_latency(config_json, predictor_table, runtime=runtime, batch=batch, threads=threads or 1)
+        out["latency_pred_ms"] = got["latency_pred_ms"]
+        out.setdefault("fingerprint", {})["predictor"] = got
+        out["seconds"]["latency_pred"] = time.perf_counter() - t
     if "energy_mj" in metrics:
         from profilers.energy import measure_energy
 
@@ -185,6 +209,8 @@ def _measure_all(config_json: str, job: TrialJob) -> dict[str, Any]:
             budget_s=job.latency_budget_s,
             batch=job.latency_batch,
             threads=job.measure_threads,
+            runtime=job.runtime,
+            predictor_table=job.predictor_table,
         )
         fingerprints["local"] = {**got.pop("fingerprint", {}), "where": got.pop("where")}
         seconds["local"] = got.pop("seconds")
@@ -193,7 +219,17 @@ def _measure_all(config_json: str, job: TrialJob) -> dict[str, Any]:
         import ray
 
         actors = [ray.get_actor(actor_name(t), namespace=job.namespace) for t in job.targets]
-        pending = [a.measure.remote(config_json, list(job.measure)) for a in actors]
+        runtimes = dict(item.split("=", 1) for item in job.target_runtimes)
+        measured = [m for m in job.measure if m != "latency_pred_ms"]  # predicted here, not on the targets
+        if len(measured) < len(job.measure):
+            out["latency_pred_ms"] = measure_config(
+                config_json, ["latency_pred_ms"], job.device, budget_s=0, batch=job.latency_batch,
+                threads=job.measure_threads, runtime=job.runtime, predictor_table=job.predictor_table,
+            )["latency_pred_ms"]  # fmt: skip
+        pending = [
+            a.measure.remote(config_json, measured, runtimes.get(t, job.runtime))
+            for t, a in zip(job.targets, actors, strict=True)
+        ]
         for target, got in zip(job.targets, ray.get(pending), strict=True):
             fingerprints[target] = {**got.pop("fingerprint", {}), "where": got.pop("where")}
             seconds[target] = got.pop("seconds")
@@ -223,9 +259,15 @@ class Measurer:
     def __init__(self, target: str, device: str, budget_s: float, batch: int, threads: int | None) -> None:
         self.target, self.device, self.budget_s, self.batch, self.threads = target, device, budget_s, batch, threads
 
-    def measure(self, config_json: str, metrics: list[str]) -> dict[str, Any]:
+    def measure(self, config_json: str, metrics: list[str], runtime: str = "deploy") -> dict[str, Any]:
         got = measure_config(
-            config_json, metrics, self.device, budget_s=self.budget_s, batch=self.batch, threads=self.threads
+            config_json,
+            metrics,
+            self.device,
+            budget_s=self.budget_s,
+            batch=self.batch,
+            threads=self.threads,
+            runtime=runtime,
         )
         got["where"]["target"] = self.target
         return got

@@ -115,8 +115,17 @@ def _where() -> dict[str, Any]:
     return where
 
 
+# Trials retry a failed training with a new seed (the same seed would fail the same way): attempt a of a trial
+# trains with seed + number + a * RETRY_SEED_STRIDE.
+RETRY_SEED_STRIDE = 100_003
+
+
 def _one_line(err: BaseException) -> str:
-    text = f"{type(err).__name__}: {err}".strip().splitlines()
+    message = str(err)
+    if message.startswith("Caught ") and "Original Traceback" in message:  # from a DataLoader worker
+        lines = [line.strip() for line in message.splitlines() if line.strip()]
+        return lines[-1][:300]  # the worker's own "Type: cause" line, not the wrapper's
+    text = f"{type(err).__name__}: {message}".strip().splitlines()
     return text[0][:300] if text else type(err).__name__
 
 
@@ -149,6 +158,7 @@ def run_trial(config: Mapping[str, Any], job: TrialJob, report: Callable[[dict[s
         arch = EESPConfig.from_json(config_json)
         arch = arch.replace(num_classes=data.num_classes, input_size=(job.image_size, job.image_size))
         reason = None
+        failures: list[str] = []
         for attempt in range(job.retries + 1):
             curve = []
 
@@ -165,7 +175,7 @@ def run_trial(config: Mapping[str, Any], job: TrialJob, report: Callable[[dict[s
                     max_steps=job.proxy_max_steps,
                     batch_size=job.batch_size,
                     device=job.device,
-                    seed=job.seed + number,
+                    seed=(job.seed + number + attempt * RETRY_SEED_STRIDE) % 2**31,
                     report=on_epoch,
                 )
                 ok, reason = bool(proxy.ok), proxy.reason
@@ -179,8 +189,12 @@ def run_trial(config: Mapping[str, Any], job: TrialJob, report: Callable[[dict[s
                 break
             reason = reason or "proxy accuracy is not finite"
             result["espnas_attempts"] = attempt + 1
+            failures.append(reason)
         else:
-            result.update(espnas_status="failed", espnas_reason=f"training: {reason}")
+            tries = f" ({job.retries + 1} attempts, each with its own seed)" if job.retries else ""
+            result.update(espnas_status="failed", espnas_reason=f"training{tries}: {reason}")
+        if failures and result["espnas_status"] == "complete":  # complete after a retry: say what failed first
+            result["espnas_reason"] = f"complete on attempt {len(failures) + 1}; attempt 1 failed: {failures[0]}"
     if result["espnas_status"] == "complete" and job.measure:
         t = time.perf_counter()
         try:

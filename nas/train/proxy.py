@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from nas.train.data import DataSource, load_data
+from nas.train.data.errors import worker_cause
 from nas.train.trainer import RECIPES, Recipe, Trainer, TrainingDivergedError, adapt_config
 from search_spaces import EESPConfig, build, resolve
 
@@ -139,5 +140,7 @@ def _failed(err: BaseException, curve: list[float], start: float, device: str) -
 
 
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
+    # An error inside a DataLoader worker arrives wrapped ("Caught X in DataLoader worker process 0." and the
+    # worker's traceback): its cause is the traceback's last line.
+    text = worker_cause(str(err).strip())
     return text.splitlines()[0] if text else type(err).__name__

@@ -25,6 +25,7 @@ of <= 2 ms the device's utilisation is averaged (the power lag is >= 100 ms, so 
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from collections import deque
@@ -32,7 +33,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -249,11 +249,21 @@ class GpuSim:
         self.t += s.nvml_read_s
         self._advance(self.t)
         tq = math.floor(self.t / s.power_refresh_s) * s.power_refresh_s
-        lo = max(0.0, tq - s.power_avg_s)
-        if tq <= lo:
-            return s.idle_w
-        e_hi, e_lo = np.interp([tq, lo], self._hist_t, self._hist_e)
-        return float((e_hi - e_lo) / (tq - lo))
+        lo = tq - s.power_avg_s
+        return (self._energy_at(tq) - self._energy_at(lo)) / (tq - lo)
+
+    def _energy_at(self, t: float) -> float:
+        """True energy at a past time `t`, interpolated on the 1 ms grid."""
+        ts, es = self._hist_t, self._hist_e
+        if t < 0:
+            return self.spec.idle_w * t  # before the simulation began the device idled
+        i = bisect.bisect_right(ts, t)
+        if i >= len(ts):
+            return es[-1]
+        if i == 0:
+            return es[0]
+        t0, t1 = ts[i - 1], ts[i]
+        return es[i - 1] + (es[i] - es[i - 1]) * (t - t0) / (t1 - t0)
 
     # ------------------------------------------------------------------ what the measuring code gets
 

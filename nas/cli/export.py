@@ -60,6 +60,11 @@ def register(subparsers: Any) -> None:
         help=f"bound on each format's max relative error against the eager model (default: {DEFAULT_RTOL:g})",
     )
     parser.add_argument("--no-profile", action="store_true", help="skip re-profiling latency and energy here")
+    parser.add_argument(
+        "--runtime",
+        metavar="NAME",
+        help="re-profile latency in this runtime (profilers.runtimes; default: the search's, else deploy)",
+    )
     parser.add_argument("--keep-checkpoints", action="store_true", help="keep the training work directory")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(run=run)
@@ -81,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         overwrite=args.force,
         profile=not args.no_profile,
+        profile_runtime=args.runtime,
         device=args.device,
         seed=args.seed,
         rtol=args.rtol,

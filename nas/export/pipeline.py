@@ -131,6 +131,7 @@ def export(
     train: bool = True,
     profile: bool = True,
     profile_budget_s: float = 2.0,
+    profile_runtime: str | None = None,
     device: str = "cpu",
     seed: int = 0,
     rtol: float = DEFAULT_RTOL,
@@ -214,6 +215,7 @@ def export(
             input_shape=input_shape,
             profile=profile,
             profile_budget_s=profile_budget_s,
+            profile_runtime=profile_runtime,
             device=device,
             seed=seed,
             rtol=rtol,
@@ -245,6 +247,7 @@ def _write(
     profile: bool,
     profile_budget_s: float,
     device: str,
+    profile_runtime: str | None = None,
     seed: int,
     rtol: float,
     notes: list[str],
@@ -286,7 +289,9 @@ def _write(
     say(f"profiling on {device}")
     fp = local_fingerprint(device)
     write_json(tmp / FINGERPRINT_FILE, fp)
-    measured = profile_export(deployed, input_shape, device, search, enabled=profile, budget_s=profile_budget_s)
+    measured = profile_export(
+        deployed, input_shape, device, search, enabled=profile, budget_s=profile_budget_s, runtime=profile_runtime
+    )
     measured["counts"] = count_summary(config, input_shape)
     write_json(tmp / PROFILE_FILE, measured)
     if search is not None:

@@ -24,6 +24,7 @@ def profile_export(
     *,
     enabled: bool,
     budget_s: float,
+    runtime: str | None = None,
 ) -> dict[str, Any]:
     """Latency (and energy where a power source exists) measured here, beside the search's values.
 
@@ -34,11 +35,13 @@ def profile_export(
     """
     settings = (search or {}).get("search_settings", {})
     threads = settings.get("measure_threads") if isinstance(settings.get("measure_threads"), int) else None
-    out: dict[str, Any] = {"device": device, "threads": threads}
+    if runtime is None:  # as the search measured it (its --runtime), else the deploy form
+        runtime = settings.get("runtime") if isinstance(settings.get("runtime"), str) else "deploy"
+    out: dict[str, Any] = {"device": device, "threads": threads, "runtime": runtime}
     if not enabled:
         out["skipped"] = "profile=False"
         return out
-    out["deployed"] = measure(deployed, input_shape, device, threads=threads, budget_s=budget_s)
+    out["deployed"] = measure(deployed, input_shape, device, threads=threads, budget_s=budget_s, runtime=runtime)
     compared = out["deployed"]
     if search is not None:
         from search_spaces import EESPConfig
@@ -48,7 +51,7 @@ def profile_export(
         shape = (batch, searched.in_channels, *searched.input_size)
         if searched != deployed.config or tuple(shape) != tuple(input_shape):
             # Weights do not change the cost of a forward: the config at the search's shape is what it timed.
-            out["search_form"] = measure(searched, shape, device, threads=threads, budget_s=budget_s)
+            out["search_form"] = measure(searched, shape, device, threads=threads, budget_s=budget_s, runtime=runtime)
             out["search_form"]["arch_id"] = searched.arch_id
             compared = out["search_form"]
     out["comparison"] = comparison(compared, search)
@@ -59,16 +62,32 @@ def profile_export(
 
 
 def measure(
-    model_or_config: Any, shape: tuple[int, ...], device: str, *, threads: int | None, budget_s: float
+    model_or_config: Any,
+    shape: tuple[int, ...],
+    device: str,
+    *,
+    threads: int | None,
+    budget_s: float,
+    runtime: str = "deploy",
 ) -> dict[str, Any]:
-    """Latency and energy (or why no energy) of a deploy-form model or a config at `shape` on `device`."""
+    """Latency and energy (or why no energy) of a deploy-form model or a config at `shape` on `device`.
+
+    With another `runtime` (profilers.runtimes) latency is measured there, checked against eager first;
+    energy stays the deploy form's."""
     from profilers import energy
     from profilers.latency import measure_latency
 
     is_config = not hasattr(model_or_config, "forward")
     options = {"deploy": is_config, "threads": threads}  # a model passed here is already the deploy form
     out: dict[str, Any] = {"input_shape": list(shape), "form": "deploy (BN folded)"}
-    out["latency"] = _as_dict(measure_latency(model_or_config, shape, device, time_budget_s=budget_s, **options))
+    if runtime == "deploy":
+        out["latency"] = _as_dict(measure_latency(model_or_config, shape, device, time_budget_s=budget_s, **options))
+    else:
+        from profilers.runtimes import measure_runtime
+
+        res = measure_runtime(model_or_config, shape, device, runtime=runtime, threads=threads, time_budget_s=budget_s)
+        out["latency"] = _as_dict(res)
+        out["form"] = f"{runtime} runtime" + (" (of the deploy form)" if not is_config else "")
     ok, reason = energy.power_available(device)
     if ok:
         out["energy"] = _as_dict(energy.measure_energy(model_or_config, shape, device, **options))

@@ -3,22 +3,34 @@
 On CPU there is no allocator counter to ask, so we read the kernel's resident-set high-water mark (VmHWM),
 after resetting it through /proc/self/clear_refs where the kernel allows; otherwise a thread samples VmRSS
 every millisecond during the forward (which can miss a short peak; `method` says which was used).
+
+Those two are not the same quantity (process pages against allocator bytes), so every result also has
+`tensor_peak_mb`, which is: the peak of tensor bytes allocated during the forward above what was allocated
+before it. On CUDA that is the caching allocator's max_memory_allocated minus memory_allocated before; on
+CPU a dispatch mode adds up the storage of every tensor the forward creates while it is alive. A search
+compares devices by that figure (`peak_memory_mb` in a trial). The forward runs with the same cuDNN
+autotuner setting as the latency path, after one warm forward in that setting (autotuning allocates
+workspaces of its own).
 """
 
 from __future__ import annotations
 
 import gc
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Unpack
 
 import torch
+from torch.utils import _pytree as pytree
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from profilers.backend import Availability, Backend, cuda_availability, device_type
 from profilers.fingerprint import fingerprint
 from profilers.models import PrepareOptions, prepared_with_threads
+from profilers.timing import cudnn_benchmark_set
 
 MB = 1024.0 * 1024.0
 _STATUS = Path("/proc/self/status")
@@ -38,6 +50,8 @@ class MemoryResult:
     batch_size: int
     label: str = ""
     reserved_mb: float | None = None  # CUDA caching-allocator peak (what other processes cannot use)
+    tensor_peak_mb: float = float("nan")  # peak tensor bytes above the level before the forward, any device
+    tensor_method: str = ""
     unit: str = "MB"
     options: dict[str, Any] = field(default_factory=dict)
     fingerprint: dict[str, Any] = field(default_factory=dict)
@@ -92,15 +106,54 @@ def cpu_peak_growth(run: Callable[[], Any]) -> tuple[float, float, str]:
     return baseline, max(peak[0], rss_mb()), "rss-sampled-1ms"
 
 
+class _LiveTensorBytes(TorchDispatchMode):
+    """Adds up the storage bytes of the tensors created under it while they live; keeps the peak."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self._sizes: dict[int, int] = {}
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        for t in pytree.tree_leaves(out):
+            if isinstance(t, torch.Tensor):
+                self._track(t)
+        return out
+
+    def _track(self, t: torch.Tensor) -> None:
+        storage = t.untyped_storage()
+        key = storage.data_ptr()
+        if not key or key in self._sizes:  # a view of a storage already counted, or an empty one
+            return
+        self._sizes[key] = storage.nbytes()
+        self.live += storage.nbytes()
+        self.peak = max(self.peak, self.live)
+        weakref.finalize(storage, self._free, key)
+
+    def _free(self, key: int) -> None:
+        self.live -= self._sizes.pop(key, 0)
+
+
+def cpu_tensor_peak_mb(run: Callable[[], Any]) -> float:
+    """Peak MB of tensors alive during `run()` among those it created (inputs and weights excluded)."""
+    mode = _LiveTensorBytes()
+    with mode:
+        run()
+    return mode.peak / MB
+
+
 def measure_peak_memory(
     model_or_spec: Any,
     input_shape: Sequence[int] | None,
     device: str = "cpu",
     *,
     threads: int | None = None,
+    cudnn_benchmark: bool = True,
     **options: Unpack[PrepareOptions],
 ) -> MemoryResult:
-    """Peak memory of one inference forward of a warmed model (the trial forward in `prepare` warms it).
+    """Peak memory of one inference forward of a warmed model, with cuDNN's autotuner set as for latency.
 
     `options` are `prepare`'s (batch_size, dtype, channels_last, deploy, compile, seed).
     """
@@ -109,7 +162,8 @@ def measure_peak_memory(
     backend.require(device)
     with prepared_with_threads(model_or_spec, input_shape, device, threads, **options) as (prepared, used_threads):
         weights_mb = sum(t.numel() * t.element_size() for t in prepared.model.state_dict().values()) / MB
-        with torch.inference_mode():
+        with torch.inference_mode(), cudnn_benchmark_set(cudnn_benchmark):
+            prepared.forward()  # warm in this cuDNN setting: autotuning's own workspaces stay out of the peak
             if kind == "cuda":
                 dev = torch.device(device)
                 torch.cuda.synchronize(dev)
@@ -120,20 +174,24 @@ def measure_peak_memory(
                 peak = torch.cuda.max_memory_allocated(dev) / MB
                 reserved = torch.cuda.max_memory_reserved(dev) / MB
                 method = "cuda-max-allocated"
+                tensor_peak, tensor_method = peak - baseline, "cuda-max-allocated minus allocated before"
             else:
                 baseline, peak, method = cpu_peak_growth(prepared.forward)
                 reserved = None
+                tensor_peak, tensor_method = cpu_tensor_peak_mb(prepared.forward), "tensor storage alive (dispatch)"
     return MemoryResult(
         peak_mb=peak,
         growth_mb=peak - baseline,
         baseline_mb=baseline,
         weights_mb=weights_mb,
         reserved_mb=reserved,
+        tensor_peak_mb=tensor_peak,
+        tensor_method=tensor_method,
         method=method,
         backend=backend.name,
         batch_size=prepared.batch_size,
         label=prepared.label,
-        options=dict(prepared.options),
+        options=dict(prepared.options) | {"cudnn_benchmark": cudnn_benchmark},
         fingerprint=fingerprint(device, threads=used_threads),
     )
 

@@ -252,6 +252,7 @@ def measure_latency(
     min_samples: int = 10,
     max_samples: int = 100_000,
     warmup_budget_s: float | None = None,
+    eager_if_capture_fails: bool = False,
     timing: Timing | None = None,
     **options: Unpack[PrepareOptions],
 ) -> LatencyResult:
@@ -264,7 +265,8 @@ def measure_latency(
     of the median is within `target_rel_ci` of it. `threads` fixes torch's CPU thread count (default: the
     current count), which is recorded in the result. `timing` replaces the device interface (the GPU
     simulator does; its clock then also bounds the budget). `cuda_graph` defaults to eager, as in
-    `measure_energy`: one trial's latency and energy describe the same execution (`options["execution"]`).
+    `measure_energy`: one trial's latency and energy describe the same execution (`options["execution"]`);
+    with `eager_if_capture_fails` a graph that cannot be captured is timed eagerly (and recorded so).
     """
     backend = LATENCY_BACKENDS[device_type(device)]
     backend.require(device)
@@ -276,7 +278,13 @@ def measure_latency(
     )
     warm_s = time_budget_s * WARMUP_SHARE if warmup_budget_s is None else warmup_budget_s
     with prepared_with_threads(model_or_spec, input_shape, device, threads, **options) as (prepared, used_threads):
-        session = LatencySession(prepared, cuda_graph=cuda_graph, cudnn_benchmark=cudnn_benchmark, timing=timing)
+        session = LatencySession(
+            prepared,
+            cuda_graph=cuda_graph,
+            cudnn_benchmark=cudnn_benchmark,
+            eager_if_capture_fails=eager_if_capture_fails,
+            timing=timing,
+        )
         with session.active():
             t0 = session.clock()
             session.warm_up(warm_s)

@@ -111,7 +111,7 @@ class Recorder:
         if self.targets:
             _target_objective_values(result, self.selection, self.targets, self.target_objective)
         for col in self.metric_columns:
-            for key in (col, f"{col}_iqr", f"{col}_ci_lo", f"{col}_ci_hi"):
+            for key in (col, f"{col}_iqr", f"{col}_ci_lo", f"{col}_ci_hi", f"{col}_net"):  # _net: energy above idle
                 if isinstance(result.get(key), (int, float)) and not isinstance(result[key], bool):
                     rec[key] = float(result[key])
         if status == "complete":

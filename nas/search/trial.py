@@ -66,7 +66,17 @@ def measure_config(
 
         t = time.perf_counter()
         if runtime == "deploy":
-            res = measure_latency(config, shape, device=device, deploy=True, time_budget_s=budget_s, threads=threads)
+            res = measure_latency(
+                config,
+                shape,
+                device=device,
+                deploy=True,
+                time_budget_s=budget_s,
+                threads=threads,
+                cuda_graph=device.startswith("cuda"),  # how a deployed GPU model runs; energy uses the same
+                eager_if_capture_fails=True,
+            )
+            out["execution"] = res.options["execution"]
         else:  # another runtime (profilers.runtimes): checked against eager, then timed; recorded in the fingerprint
             from profilers.runtimes import measure_runtime
 
@@ -89,18 +99,61 @@ def measure_config(
         from profilers.energy import measure_energy
 
         t = time.perf_counter()
-        res = measure_energy(config, shape, device=device, deploy=True, threads=threads)
-        out["energy_mj"] = float(res.energy_mj_per_image)
+        execution = out.get("execution") or ("cuda-graph" if device.startswith("cuda") else "eager")
+        idle = _cached_idle(device)
+        res = measure_energy(
+            config,
+            shape,
+            device=device,
+            deploy=True,
+            threads=threads,
+            cuda_graph=execution == "cuda-graph",
+            eager_if_capture_fails=False,  # latency captured this graph: energy runs exactly that
+            idle_power_w=idle,
+            time_budget_s=max(budget_s, 1.0),
+        )
+        if idle is None:
+            _IDLE[device] = (res.idle_power_w, time.monotonic())
+        out["energy_mj"] = float(res.energy_mj_per_image)  # gross: what the device draws per image
+        out["energy_mj_net"] = float(res.energy_mj_per_image_net)  # above idle
+        out["execution"] = res.execution
+        out.setdefault("fingerprint", {})["energy"] = {
+            "method": res.method,
+            "source": res.source,
+            "idle_power_w": res.idle_power_w,
+            "avg_power_w": res.avg_power_w,
+            "protocol": {k: v for k, v in res.protocol.items() if k != "idle_settle_powers_w"},
+        }
         out["seconds"]["energy"] = time.perf_counter() - t
     if "peak_memory_mb" in metrics:
         from profilers.memory import measure_peak_memory
 
         t = time.perf_counter()
         res = measure_peak_memory(config, shape, device=device, deploy=True, threads=threads)
-        out["peak_memory_mb"] = float(res.peak_mb)
+        # Peak tensor bytes of one forward: the same quantity on CPU and CUDA (process RSS and allocator
+        # bytes are not); the device's own figure stays in the fingerprint.
+        out["peak_memory_mb"] = float(res.tensor_peak_mb)
+        out.setdefault("fingerprint", {})["memory"] = {
+            "method": res.tensor_method,
+            "device_peak_mb": res.peak_mb,
+            "device_method": res.method,
+        }
         out["seconds"]["memory"] = time.perf_counter() - t
+    if "execution" in out:  # eager | cuda-graph | compiled: the one mode latency and energy ran in
+        out.setdefault("fingerprint", {})["execution"] = out.pop("execution")
     out["where"] = _where()
     return out
+
+
+#: Idle power per device, measured once (with its settle) and reused for this long: idle is the device's,
+#: not the model's, and its settle would otherwise cost every trial several seconds.
+IDLE_REUSE_S = 600.0
+_IDLE: dict[str, tuple[float, float]] = {}
+
+
+def _cached_idle(device: str) -> float | None:
+    got = _IDLE.get(device)
+    return got[0] if got and time.monotonic() - got[1] < IDLE_REUSE_S else None
 
 
 def _where() -> dict[str, Any]:

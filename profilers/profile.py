@@ -16,6 +16,7 @@ from profilers.compare import compare_latency
 from profilers.energy import EnergyResult, measure_energy, power_available
 from profilers.latency import LatencyResult, measure_latency
 from profilers.memory import MemoryResult, measure_peak_memory
+from profilers.statistic_names import name_statistics
 from search_spaces.errors import EspnasError
 
 
@@ -26,6 +27,9 @@ class ProfileReport:
     records: list[dict[str, Any]]
     settings: dict[str, Any]
     fingerprint: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        name_statistics(self.records)  # "statistic" and e.g. "median_ms" beside "value" (statistic_names)
 
     def metric(self, name: str) -> list[dict[str, Any]]:
         return [r for r in self.records if r["metric"] == name]

@@ -171,6 +171,10 @@ def plot_runs(
     suffix = target.suffix.lower()
     if suffix not in FORMATS:
         raise RunError(f"cannot write a plot to {str(target)!r}; the file must end in {', '.join(FORMATS)}")
+    for p in (target, *target.parents):  # checked before any figure is drawn
+        if p.exists() and (p.is_dir() if p == target else not p.is_dir()):
+            what = "a directory" if p == target else "a file, not a directory"
+            raise RunError(f"cannot write a plot to {str(target)!r}: {str(p)!r} is {what}; valid: a file path")
     scene = _Scene(runs, objectives, reference_points, reference_point)
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target, suffix=f".tmp{suffix}") as tmp:  # the writers look at the extension

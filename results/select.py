@@ -41,6 +41,9 @@ def select(
     ways = sum([trial is not None, rank is not None, bool(knee_point), where is not None])
     if ways != 1:
         raise RunError("choose trials one way: by trial id, by rank, by knee or by a where constraint")
+    if where is None and (all_matches or by is not None):
+        given = "--all" if all_matches else f"--by {by}"
+        raise RunError(f"{given} goes with --where EXPR (the best trial, or every trial, satisfying it); add --where")
     if run.trials.empty:
         raise RunError(f"run {run.name!r} at {run.path} has no trials yet")
     if trial is not None:

@@ -94,6 +94,8 @@ def run_profile(args: argparse.Namespace) -> None:
     if args.rounds < 1:
         raise EspnasError(f"--rounds {args.rounds} is invalid; valid: a positive integer")
     for path in (args.out, args.plot):
+        if path and Path(path).is_dir():
+            raise EspnasError(f"{path!r} is a directory; valid: a file path to write")
         if path and not Path(path).resolve().parent.is_dir():
             raise EspnasError(f"directory of {path!r} does not exist")
     err = console(stderr=True)

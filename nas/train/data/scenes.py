@@ -73,13 +73,13 @@ class SceneSpec:
 
     @classmethod
     def for_size(cls, size: int, **overrides: object) -> SceneSpec:
-        """The default composition scaled to a `size` canvas (digits 0.3-0.6 of the side, clutter by area)."""
+        """The default composition scaled to a `size` canvas (digits 0.45-0.75 of the side, clutter by area)."""
         if not isinstance(size, int) or size < 8:
             raise EspnasError(f"scene size {size!r} is invalid; use an integer of at least 8")
         base = {
             "size": size,
-            "digit_scale": (max(4, round(0.3 * size)), max(4, round(0.6 * size))),
-            "fragments": round(6 * (size / 40) ** 2),
+            "digit_scale": (max(4, round(0.45 * size)), max(4, round(0.75 * size))),
+            "fragments": round(4 * (size / 40) ** 2),
         }
         return cls(**{**base, **overrides})  # type: ignore[arg-type]
 

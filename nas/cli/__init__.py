@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from search_spaces.errors import EspnasError
+from search_spaces.errors import EspnasError, Interrupted
 
 # Each command's module, in the order the commands appear in `espnas --help`. Only the module of the command
 # being run is imported, so that `espnas pareto` does not wait for torch and `espnas count` not for Ray.
@@ -21,6 +21,7 @@ COMMANDS = {
     "presets": "nas.cli.counting",
     "count": "nas.cli.counting",
     "profile": "nas.cli.profile",
+    "figure5": "nas.cli.figure5",
     "predictor": "nas.cli.predictor",
     "train": "nas.cli.train",
     "search": "nas.cli.search",
@@ -57,13 +58,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
+    args.argv = argv  # commands that can resume rebuild their command line from it
     try:
         status = args.run(args)
     except EspnasError as err:
         print(f"espnas {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except Interrupted as stop:  # Ctrl-C where the command could say what it kept and how to go on
+        print(f"espnas {args.command}: interrupted; {stop.line()}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        print(f"espnas {args.command}: interrupted", file=sys.stderr)
+        print(f"espnas {args.command}: interrupted; nothing was kept (run the command again)", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `espnas ... | head`: the reader has gone; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -40,7 +40,16 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--batch-size", type=int, metavar="N", help="training batch size (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=0, help="training and check seed (default: 0)")
-    parser.add_argument("--device", default="cpu", help="train and profile on this device: cpu, cuda, cuda:N")
+    parser.add_argument(
+        "--device", default="cpu", help="train and profile on this device: cpu, cuda, cuda:N (default: cpu)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch CPU threads for training (default: the cores free now, by load average); re-profiling "
+        "uses the search's measuring threads, or 1",
+    )
     parser.add_argument(
         "--out",
         metavar="DIR",
@@ -71,7 +80,31 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = export(
+    import shlex
+
+    from profilers.threads import choose_threads, using_threads
+    from search_spaces.errors import Interrupted
+
+    threads = choose_threads(args.threads, "train")
+    if not args.quiet:
+        print(f"threads for training: {threads}", flush=True)
+    try:
+        with using_threads(threads.threads):
+            result = _export(args)
+    except KeyboardInterrupt as stop:
+        kept = getattr(stop, "kept", "nothing kept")
+        again = shlex.join(["espnas", *getattr(args, "argv", ["export"])])
+        if kept == "nothing kept":
+            raise Interrupted("nothing was written; run the command again") from None
+        raise Interrupted(
+            f"nothing was written to the export yet; {kept}, and the same command resumes it", again
+        ) from None
+    print(result.summary())
+    return 0
+
+
+def _export(args: argparse.Namespace) -> Any:
+    return export(
         args.config,
         run=args.run_dir,
         trial=args.trial,
@@ -93,5 +126,3 @@ def run(args: argparse.Namespace) -> int:
         keep_checkpoints=args.keep_checkpoints,
         progress=not args.quiet,
     )
-    print(result.summary())
-    return 0

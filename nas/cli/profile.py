@@ -47,14 +47,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "profile",
         help="measure latency (and energy, memory) against batch size; several models are interleaved",
-        description="Measure inference latency (median, IQR, bootstrap 95%% CI) of one or more models; "
-        "several models are timed interleaved and reported as ratios against the first.",
+        description="Measure inference latency (median, IQR, bootstrap 95% CI) of one or more models; "
+        "several models are timed interleaved and reported as ratios against the first. CPU timing uses one "
+        "thread unless --threads says otherwise, and warns when the spread says the machine was busy.",
     )
     p.add_argument("specs", nargs="+", metavar="SPEC", help="preset, JSON file, compact string, or torchvision:NAME")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--batch-sizes", type=_batch_sizes, default=[1], metavar="B,B,...", help="default: 1")
     p.add_argument("--input-size", type=input_size, metavar="HxW", help="default: the config's")
-    p.add_argument("--dtype", choices=list(DTYPES), default="fp32")
+    p.add_argument(
+        "--dtype", choices=list(DTYPES), default="fp32", help="weights and inputs in this precision (default: fp32)"
+    )
     p.add_argument("--deploy", action="store_true", help="time the deploy form (BN folded)")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model first")
@@ -66,7 +69,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="time in these runtimes, interleaved, each checked against eager first: eager, deploy, compile, "
         "onnxruntime, onnxruntime-cuda, onnxruntime-trt, tensorrt (replaces --deploy/--compile)",
     )
-    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's current)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch CPU threads (default: 1, steady on a shared machine; recorded in every record)",
+    )
     p.add_argument("--energy", action="store_true", help="also energy per image and power (needs NVML/RAPL/INA)")
     p.add_argument("--memory", action="store_true", help="also peak memory of one forward")
     p.add_argument(
@@ -76,9 +84,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="language models (eru-7m, lstm:eru-7m, ...): tokens per row and call (default: 1, one step)",
     )
     p.add_argument(
-        "--time-budget", type=_positive_float, default=2.0, metavar="S", help="seconds per model per batch size"
+        "--time-budget",
+        type=_positive_float,
+        default=2.0,
+        metavar="S",
+        help="seconds per model per batch size (default: 2.0)",
     )
-    p.add_argument("--rounds", type=int, default=5, metavar="N", help="interleaved rounds when comparing")
+    p.add_argument("--rounds", type=int, default=5, metavar="N", help="interleaved rounds when comparing (default: 5)")
     p.add_argument("--json", action="store_true", help="print one JSON record per line instead of a table")
     from nas.cli.predictor import add_predict_arguments
 
@@ -89,8 +101,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_profile(args: argparse.Namespace) -> None:
-    if args.threads is not None and args.threads < 1:
-        raise EspnasError(f"--threads {args.threads} is invalid; valid: a positive integer")
+    from profilers.disturbance import disturbances, warning_line
+    from profilers.threads import choose_threads
+
+    threads = choose_threads(args.threads, "measure").threads if args.device == "cpu" else args.threads
     if args.rounds < 1:
         raise EspnasError(f"--rounds {args.rounds} is invalid; valid: a positive integer")
     for path in (args.out, args.plot):
@@ -110,7 +124,7 @@ def run_profile(args: argparse.Namespace) -> None:
             channels_last=args.channels_last,
             compile=args.compile,
             cuda_graph=args.cuda_graph,
-            threads=args.threads,
+            threads=threads,
             energy=args.energy,
             memory=args.memory,
             time_budget_s=args.time_budget,
@@ -128,10 +142,14 @@ def run_profile(args: argparse.Namespace) -> None:
         from profilers.figure import plot_profile
 
         plot_profile(report.records, args.plot)
+    warning = warning_line(disturbances(report.records), report.fingerprint.get("threads"))
     if args.json:
         print("\n".join(lines))
-        return
-    console().print(_table(report))
+    else:
+        out = console()
+        out.print(_table(report, out.width))
+    if warning:
+        err.print(warning, soft_wrap=True, markup=False)
 
 
 def _add_predictions(args: argparse.Namespace, records: list[dict[str, Any]]) -> None:
@@ -160,26 +178,46 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _table(report: ProfileReport) -> Table:
+def _table(report: ProfileReport, width: int = 80) -> Table:
+    """One row per record; when narrow the backend, per-image, n and CI columns go first, in that order (IQR, the
+    spread the busy-machine warning speaks of, goes last)."""
+    from nas.cli._console import Column, fitted_table
+
     fp = report.fingerprint
-    title = f"{fp.get('device_name', report.settings['device'])}, {fp.get('threads')} threads, torch {fp.get('torch')}"
-    table = Table(title=title)
-    for col in ("model", "batch", "metric", "value", "unit", "per image", "IQR", "95% CI", "n", "ratio", "backend"):
-        table.add_column(col, justify="left" if col in ("model", "metric", "unit", "backend") else "right")
+    n = fp.get("threads")
+    threads = f"{n} thread{'' if n == 1 else 's'}"
+    title = f"{fp.get('device_name', report.settings['device'])}, {threads}, torch {fp.get('torch')}"
+    columns = [
+        Column("model", "left", fold=True),
+        Column("batch"),
+        Column("metric", "left"),
+        Column("value"),
+        Column("per image", priority=5),
+        Column("IQR", priority=1),
+        Column("95% CI", priority=3),
+        Column("n", priority=4),
+        Column("ratio"),
+        Column("backend", "left", priority=6),
+    ]
+    rows = []
     for r in report.records:
         spread = r.get("spread") or {}
         ci = spread.get("ci95")
-        table.add_row(
-            r["model"],
-            str(r["batch_size"]),
-            r["metric"],
-            _fmt(r["value"]),
-            r["unit"],
-            _fmt(r.get("per_image")),
-            _fmt(spread.get("iqr")),
-            f"{_fmt(ci[0])}-{_fmt(ci[1])}" if ci else "-",
-            str(r.get("n_samples", "-")),
-            f"{r['ratio']:.3f}" if "ratio" in r else "-",
-            r["backend"],
+        rows.append(
+            [
+                r["model"],
+                str(r["batch_size"]),
+                r["metric"],
+                f"{_fmt(r['value'])} {r['unit']}",
+                _fmt(r.get("per_image")),
+                _fmt(spread.get("iqr")),
+                f"{_fmt(ci[0])}-{_fmt(ci[1])}" if ci else "-",
+                str(r.get("n_samples", "-")),
+                f"{r['ratio']:.3f}" if "ratio" in r else "-",
+                r["backend"],
+            ]
         )
+    table, dropped = fitted_table(columns, rows, width, title=title)
+    if dropped:
+        table.caption = f"not shown at {width} columns: {', '.join(dropped)} (--json has every field)"
     return table

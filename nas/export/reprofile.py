@@ -34,7 +34,11 @@ def profile_export(
     for the comparison the search's config is measured again here exactly as the search measured it.
     """
     settings = (search or {}).get("search_settings", {})
-    threads = settings.get("measure_threads") if isinstance(settings.get("measure_threads"), int) else None
+    threads = settings.get("measure_threads")
+    if not isinstance(threads, int):  # not from a search: measure as `espnas profile` does (profilers.threads)
+        from profilers.threads import choose_threads
+
+        threads = choose_threads(None, "measure").threads
     if runtime is None:  # as the search measured it (its --runtime), else the deploy form
         runtime = settings.get("runtime") if isinstance(settings.get("runtime"), str) else "deploy"
     out: dict[str, Any] = {"device": device, "threads": threads, "runtime": runtime}

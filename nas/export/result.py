@@ -51,18 +51,18 @@ class ExportResult:
                 f"  {check.format:<11} {check.file:<22} max rel error {check.max_rel_error:.2e} "
                 f"(bound {check.bound:.0e}, {check.runtime}) {status}"
             )
+        if self.profile.get("comparison") and self.profile.get("search_form"):
+            shape = "x".join(str(v) for v in self.profile["search_form"]["input_shape"])
+            lines.append(f"  measured here vs the search's values (its config re-measured here at {shape}):")
         for row in self.profile.get("comparison", []):
             here = fmt_value(row.get("measured"))
             there = fmt_value(row.get("search"))
-            ratio = f"  x{row['ratio']:.2f}" if row.get("ratio") is not None else ""
+            ratio = f"  here = {row['ratio']:.2f} x search" if row.get("ratio") is not None else ""
             lines.append(f"  {row['metric']:<11} here {here:>10}   search {there:>10}{ratio}   {row.get('note', '')}")
         deployed = self.profile.get("deployed", {})
         if "search_form" in self.profile and "latency" in deployed:
             shape = "x".join(str(v) for v in deployed["input_shape"])
             lines.append(f"  this model at {shape}: latency {fmt_value(deployed['latency'].get('median_ms'))} ms")
-        if self.profile.get("search_form"):
-            shape = "x".join(str(v) for v in self.profile["search_form"]["input_shape"])
-            lines.append(f"  (search values compared with its config re-measured here at {shape})")
         lines.extend(f"  note     {w}" for w in self.warnings)
         lines.append(f"  load     nas.load({str(self.path)!r})")
         return "\n".join(line.rstrip() for line in lines)

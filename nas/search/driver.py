@@ -27,8 +27,9 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shlex
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ from nas.search.samplers import SAMPLERS, make_sampler
 from nas.search.searcher import make_searcher_class
 from nas.search.space import SearchSpace, load_space
 from nas.search.trial import TrialJob, run_trial, tune_trainable
-from search_spaces.errors import EspnasError
+from search_spaces.errors import EspnasError, Interrupted
 
 # The embedded default (no arguments): digits, the paper's space, a trial count that finishes in about
 # five minutes on a 2-core machine (see benchmarks/README.md for the measured time).
@@ -226,7 +227,7 @@ def _validate(settings: SearchSettings) -> None:
         )
 
 
-def run_search(settings: SearchSettings) -> SearchOutcome:
+def run_search(settings: SearchSettings, on_note: Callable[[str], None] | None = None) -> SearchOutcome:
     """Run (or resume) a search and return its outcome; every trial is in the run directory as it ends.
 
     Every setting is checked before anything is written or started. A search that fails before its first
@@ -312,6 +313,8 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
             done_counts = {k: int(v) for k, v in existing["status"].value_counts().items()}
         feasible_done = sum(done_counts.get(s, 0) for s in ("complete", "failed", "pruned"))
         remaining = max(0, settings.trials - feasible_done)
+        if settings.resume:
+            notes.insert(0, _resume_note(run_dir, done_counts, settings.trials, remaining))
 
         recorder = Recorder(
             writer,
@@ -352,10 +355,15 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
                     f"the accuracy objective needs the proxy trainer nas.train.proxy, which cannot be imported "
                     f"({err}); search other objectives, e.g. --objectives latency,params"
                 ) from None
+        for note in notes if on_note else ():
+            on_note(note)  # notes known before the trials start are shown now, not at the end
         if remaining > 0:
-            ray_startup = _run_tune(
-                settings, space, selection, recorder, storage, remaining, notes, sampler_seed=sampler_seed
-            )
+            try:
+                ray_startup = _run_tune(
+                    settings, space, selection, recorder, storage, remaining, notes, sampler_seed=sampler_seed
+                )
+            except KeyboardInterrupt:
+                raise _interrupted(run_dir, writer, recorder, new_run=not resumed) from None
         if recorder.duplicates:
             notes.append(
                 f"{recorder.duplicates} proposal(s) repeated a config already complete in this run and were not "
@@ -367,6 +375,30 @@ def run_search(settings: SearchSettings) -> SearchOutcome:
         notes.append(measure_near_front(run_dir, settings, selection))
     writer.finish()
     return _outcome(run_dir, selection, recorder, notes, time.perf_counter() - t_begin, ray_startup, resumed)
+
+
+def _resume_note(run_dir: Path, done: Mapping[str, int], trials: int, remaining: int) -> str:
+    """Where a resumed search goes on from: what the run already holds and what is left."""
+    recorded = sum(done.get(s, 0) for s in ("complete", "failed", "pruned"))
+    parts = ", ".join(f"{done.get(s, 0)} {s}" for s in ("complete", "failed", "pruned", "infeasible"))
+    return f"resuming {run_dir} at trial {recorded + 1} of {trials} ({parts} recorded); {remaining} to run"
+
+
+def _interrupted(run_dir: Path, writer: Any, recorder: Recorder, new_run: bool) -> Interrupted:
+    """Ctrl-C during the trials: the records written so far are whole (each is an atomic file), trials in
+    flight are re-queued on resume (nas.search.resume). The run is marked interrupted; a new run without
+    a single record is removed by the run guard, so there is nothing to resume."""
+    from nas.search.rollback import has_records
+
+    if new_run and not has_records(run_dir):
+        return Interrupted(f"no trial had finished, so nothing was kept ({run_dir} removed); run the command again")
+    writer.interrupt()
+    c = recorder.counts
+    kept = (
+        f"{c['complete']} complete, {c['failed']} failed, {c['pruned']} pruned and {c['infeasible']} infeasible "
+        f"trials kept in {run_dir}"
+    )
+    return Interrupted(kept, shlex.join(["espnas", "search", "--resume", "--run-dir", str(run_dir)]))
 
 
 def _check_data(settings: SearchSettings) -> None:
@@ -414,6 +446,9 @@ def _run_tune(
 ) -> float:
     """Start or join Ray and run `remaining` feasible trials through Tune; returns Ray's start-up seconds."""
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no CSV/JSON/TensorBoard per trial
+    # Ctrl-C raises KeyboardInterrupt at once (Tune's own handler would end the run as if it had finished);
+    # run_search marks the run interrupted and says how to resume it.
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")  # per-epoch reports carry accuracy only
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the legacy reporter honours verbose=0: no Tune output
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "100")
@@ -478,7 +513,7 @@ def _run_tune(
         trainable = tune.with_resources(
             tune.with_parameters(tune_trainable, job=job), {"cpu": settings.cpus_per_trial, "gpu": gpus}
         )
-        title = f"espnas search: {Path(recorder.writer.path)}"
+        title = "espnas search"
         progress = Progress(recorder, settings.trials, concurrency, settings.progress, title)
         tuner = tune.Tuner(
             trainable,

@@ -34,7 +34,15 @@ def ray_session(address: str | None, num_cpus: int | None) -> Iterator[float]:
         if address:
             ray.init(address=address, **kwargs)
         else:
-            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
+            # A local Ray turns token authentication on by default and says so in a warning banner on every
+            # search; the setting stays Ray's, only its banner is silenced.
+            banner = logging.getLogger("ray._private.authentication.authentication_token_setup")
+            level = banner.level
+            banner.setLevel(logging.ERROR)
+            try:
+                ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
+            finally:
+                banner.setLevel(level)
     except ConnectionError as err:
         raise SearchError(
             f"cannot join the Ray cluster at {address!r} ({err}); start one with 'ray start --head'"

@@ -46,6 +46,7 @@ class Recorder:
         self.metric_columns = list(metric_columns)
         self.counts = {"complete": 0, "failed": 0, "pruned": 0, "infeasible": 0, **done}
         self.session_done = 0
+        self.finished: list[tuple[str, str, list[float] | None, str | None]] = []  # this session, in order
         self.points: list[list[float]] = []
         self.lock = threading.Lock()
         self.timings_path = Path(writer.path) / TIMINGS_FILE
@@ -147,6 +148,7 @@ class Recorder:
                 self.points.append(values)
                 if rec.get("arch_id"):
                     self.completed.setdefault(str(rec["arch_id"]), (str(rec["trial_id"]), list(values)))
+            self.finished.append((rec["trial_id"], status, values, reason))
         self._timing(number, status, asked, result, write_s)
         return status, values
 
@@ -171,28 +173,28 @@ class Recorder:
             fh.write(json.dumps(line) + "\n")
 
     def front_summary(self) -> tuple[int, float | None]:
-        """Front size and hypervolume of the complete trials so far (reference: accuracy 0 for maximised
-        objectives, 1.1 x the worst value seen for minimised ones; comparable within one run only)."""
+        """Front size and hypervolume of the complete trials so far, as every espnas output defines it
+        (results.pareto.front_hypervolume: normalised over the run's complete trials, reference 1.1 each)."""
         import numpy as np
 
-        from results.pareto import hypervolume, non_dominated
+        from results.pareto import non_dominated
 
         with self.lock:
             pts = np.asarray(self.points, dtype=float)
         if len(pts) == 0:
             return 0, None
-        modes = self.selection.modes
-        mask = non_dominated(pts, modes)
-        ref = reference_point(pts, modes)
-        return int(mask.sum()), hypervolume(pts[mask], modes, ref)
+        hv = self.hypervolume()
+        return int(non_dominated(pts, self.selection.modes).sum()), None if hv is None else hv.value
 
+    def hypervolume(self) -> Any:
+        """The front's `results.pareto.Hypervolume` (normalised and raw), or None before a complete trial."""
+        from results.pareto import front_hypervolume
 
-def reference_point(points: Any, modes: Sequence[str]) -> list[float]:
-    """The run's HV reference: 0 for maximised objectives, 1.1 x the worst seen for minimised ones."""
-    import numpy as np
-
-    pts = np.asarray(points, dtype=float)
-    return [0.0 if m == "max" else float(np.nanmax(pts[:, i])) * 1.1 for i, m in enumerate(modes)]
+        with self.lock:
+            pts = [list(p) for p in self.points]
+        if not pts:
+            return None
+        return front_hypervolume(pts, self.selection.modes, over=f"the run's {len(pts)} complete trials")
 
 
 def _target_objective_values(
@@ -212,4 +214,4 @@ def _target_objective_values(
                 result[obj.metric] = v
 
 
-__all__ = ["TIMINGS_FILE", "Recorder", "reference_point"]
+__all__ = ["TIMINGS_FILE", "Recorder"]

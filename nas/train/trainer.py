@@ -31,7 +31,7 @@ from nas.train.schedule import CosineSchedule, CyclicSchedule, PolySchedule, Sch
 from profilers.counting import count
 from results.files import atomic_path, remove_stale_temps, write_json_atomic, write_text_atomic
 from search_spaces import EESPConfig, build, resolve
-from search_spaces.errors import EspnasError
+from search_spaces.errors import EspnasError, Interrupted
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_FORMAT = "espnas-checkpoint-1"
@@ -511,6 +511,7 @@ def train(
     )
     if payload is not None:
         trainer.load_state_dict(payload)
+        print(f"resuming from epoch {trainer.epoch} of {epochs} (checkpoint {path})", flush=True)
     created = fresh_files(path) if payload is None else []
     if payload is None and path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -525,9 +526,13 @@ def train(
                 save_checkpoint(path, trainer, cfg, settings)
                 saved = trainer.epoch
                 write_json_atomic(path.parent / "history.json", trainer.history)
-    except BaseException:
+    except BaseException as err:
         if saved == 0:  # not one epoch finished: nothing worth resuming, so nothing is left behind
             remove_created(created)
+        if isinstance(err, KeyboardInterrupt):  # Ctrl-C: say what is kept (checkpoints are atomic, so whole)
+            if path is None or saved == 0:
+                raise Interrupted("nothing kept") from None
+            raise Interrupted(f"the checkpoint after epoch {saved} of {epochs} is kept in {path.parent}") from None
         raise
     trainer.model.eval()
     last = trainer.history[-1] if trainer.history else trainer.evaluate()

@@ -187,6 +187,7 @@ class ERUConfig(_Serialised):
     tie_weights: bool = True
 
     KIND: ClassVar[str] = "eru"
+    task: ClassVar[str] = "language"  # nas/search/tasks.py
     PREFIX: ClassVar[str] = ERU_PREFIX
     COMPACT: ClassVar[dict[str, str]] = {
         "v": "vocab_size",
@@ -257,6 +258,7 @@ class LSTMConfig(_Serialised):
     tie_weights: bool = True
 
     KIND: ClassVar[str] = "lstm"
+    task: ClassVar[str] = "language"
     PREFIX: ClassVar[str] = LSTM_PREFIX
     COMPACT: ClassVar[dict[str, str]] = {
         "v": "vocab_size",

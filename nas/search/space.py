@@ -181,6 +181,10 @@ def load_space(path: str | Path | None = None) -> SearchSpace:
 
 def parse_space(data: Mapping[str, Any], source: str = "<dict>") -> SearchSpace:
     """Validate a parsed space file. Every error is one line naming the key."""
+    if isinstance(data, Mapping) and isinstance(data.get("knobs"), Mapping) and "hidden" in data["knobs"]:
+        from nas.search.language_space import parse_language_space  # the ERU's knobs (--task language)
+
+        return parse_language_space(data, source)
     unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
     if unknown:
         raise SpaceError(f"{source}: unknown key {unknown[0]!r}; valid top-level keys: {', '.join(TOP_LEVEL_KEYS)}")

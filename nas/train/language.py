@@ -398,12 +398,59 @@ def train_language(
     )
 
 
+#: The search's proxy: this many BPTT segments of 35 tokens per epoch unless the search gives max_steps.
+PROXY_BATCHES_PER_EPOCH = 25
+
+
+@dataclass(frozen=True)
+class ProxyPerplexity:
+    """The outcome of a proxy training: ok, validation perplexity, the per-epoch curve, why not."""
+
+    ok: bool
+    value: float
+    curve: tuple[float, ...] = ()
+    reason: str | None = None
+
+
+def proxy_perplexity(
+    config: LanguageConfig,
+    data: Corpus | str,
+    *,
+    epochs: int = 1,
+    max_steps: int | None = None,
+    batch_size: int | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    report: Callable[[int, float], None] | None = None,
+) -> ProxyPerplexity:
+    """Short training as the search's quality objective: validation perplexity after `epochs` epochs of
+    `max_steps / epochs` (default 25) segments each, with AWD-LSTM's policy at BPTT 35 and batch 20.
+    (`batch_size` is the image proxy's and is not used: the policy's batch is.)"""
+    per_epoch = max(1, (max_steps // epochs) if max_steps else PROXY_BATCHES_PER_EPOCH)
+    settings = LMSettings(epochs=epochs, bptt=35, seed=seed, max_batches=per_epoch)
+    curve: list[float] = []
+
+    def on_epoch(record: dict[str, Any]) -> None:
+        curve.append(float(record["val_ppl"]))
+        if report:
+            report(int(record["epoch"]), float(record["val_ppl"]))
+
+    try:
+        result = train_language(config, data, settings, device=device, on_epoch=on_epoch, test=False)
+    except EspnasError as err:
+        return ProxyPerplexity(False, math.nan, tuple(curve), str(err))
+    ok = math.isfinite(result.val_ppl)
+    return ProxyPerplexity(ok, result.val_ppl, tuple(curve), None if ok else "validation perplexity is not finite")
+
+
 __all__ = [
     "LMResult",
     "LMSettings",
     "LMTrainer",
+    "ProxyPerplexity",
     "batchify",
     "evaluate_loss",
+    "proxy_perplexity",
     "segment_lengths",
     "train_language",
 ]

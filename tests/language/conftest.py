@@ -29,3 +29,17 @@ def ptb_dir(tmp_path: Path) -> Path:
     (tmp_path / "ptb.valid.txt").write_text(" the cat ran \n")
     (tmp_path / "ptb.test.txt").write_text(" a bird sat \n")
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def small_ptb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 4,000 tokens of the embedded corpus written out in the PTB's three-file layout."""
+    from nas.train.data.text import EOS, load_corpus
+
+    corpus = load_corpus("pydoc")
+    root = tmp_path_factory.mktemp("small-ptb")
+    for split, n in (("train", 4000), ("valid", 800), ("test", 800)):
+        words = [corpus.vocab[i] for i in corpus.split(split)[:n]]
+        text = " ".join(words).replace(f" {EOS} ", "\n").replace(EOS, "\n")
+        (root / f"ptb.{split}.txt").write_text(text + "\n")
+    return root

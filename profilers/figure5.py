@@ -71,6 +71,7 @@ def figure5(
     energy_window_s: float = 2.0,
     energy_repeats: int = 3,
     threads: int | None = None,
+    reuse_idle: bool = False,
     on_step: Callable[[str], None] | None = None,
     measure_latency: Callable[..., Any] | None = None,
     measure_energy: Callable[..., Any] | None = None,
@@ -78,7 +79,8 @@ def figure5(
 ) -> Figure5:
     """Measure the Figure-5 comparison on `device`. `models` defaults to the ESPNetv2 presets and the
     baselines that import; `energy` None measures it where a power source exists. The three measuring
-    functions are injectable (tests use fakes; the GPU simulator can stand in for a GPU)."""
+    functions are injectable (tests use fakes; the GPU simulator can stand in for a GPU). `reuse_idle` measures
+    idle power once (with its settle) and reuses it, which saves the settle at every point."""
     from profilers import energy as energy_mod
     from profilers import latency as latency_mod
 
@@ -104,6 +106,7 @@ def figure5(
         energy = bool(avail)
     rows: list[dict[str, Any]] = []
     fp: dict[str, Any] = {}
+    idle_w: float | None = None
     for model in models:
         for bs in batch_sizes:
             if on_step:
@@ -130,7 +133,10 @@ def figure5(
                     threads=threads,
                     window_s=energy_window_s,
                     repeats=energy_repeats,
+                    idle_power_w=idle_w,
                 )
+                if reuse_idle:
+                    idle_w = e.idle_power_w
                 busy = [w for w in e.windows if w["kind"] == "busy"]
                 gross = [w["energy_mj"] / w["images"] for w in busy]
                 power = [w["energy_mj"] / 1000.0 / w["duration_s"] for w in busy]
@@ -153,6 +159,7 @@ def figure5(
         "energy_window_s": energy_window_s,
         "energy_repeats": energy_repeats,
         "threads": threads,
+        "reuse_idle": reuse_idle,
     }
     return Figure5(rows=rows, skipped=skipped, settings=settings, energy_note=note, fingerprint=fp)
 

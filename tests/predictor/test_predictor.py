@@ -132,6 +132,7 @@ def test_build_resumes_after_a_kill_and_measures_only_what_is_missing(tmp_path, 
         assert table.predict(cfg).latency_ms == pytest.approx(1.5 * sum(cfg.depths) + 10, rel=0.02)
 
 
+@pytest.mark.slow
 def test_a_real_build_on_small_configs(tmp_path):
     """Real measurement end to end: the seven units of a 32x32 net in onnxruntime (each checked, then timed)."""
     cfg = EESPConfig.from_scale(0.5).replace(input_size=(32, 32), depths=(0, 0, 0, 1))

@@ -202,6 +202,7 @@ def profile(
                     shape,
                     device,
                     batch_size=bs,
+                    cuda_graph=cuda_graph,  # the execution the latency records describe
                     threads=threads,
                     window_s=energy_window_s,
                     repeats=energy_repeats,

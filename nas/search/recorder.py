@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -169,8 +170,15 @@ class Recorder:
             "measure_s": seconds.get("measure", 0.0),
             "record_s": write_s,
         }
-        with self.lock, open(self.timings_path, "a") as fh:
-            fh.write(json.dumps(line) + "\n")
+        # One write(2) of the whole line on an O_APPEND descriptor: lines never interleave, and a kill can only
+        # leave a torn last line, which resume drops (nas.search.resume.repair_timings).
+        data = (json.dumps(line) + "\n").encode()
+        with self.lock:
+            fd = os.open(self.timings_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
 
     def front_summary(self) -> tuple[int, float | None]:
         """Front size and hypervolume of the complete trials so far, as every espnas output defines it

@@ -137,6 +137,22 @@ def check_study_arches(study: Any, trials: Any) -> None:
             )
 
 
+def repair_timings(run_dir: Path) -> bool:
+    """Drop a torn last line of the run's search_timings.jsonl (a kill in the middle of its append); returns
+    whether one was dropped. The file is rewritten atomically."""
+    from nas.search.recorder import TIMINGS_FILE
+    from results.files import write_bytes_atomic
+
+    path = run_dir / TIMINGS_FILE
+    if not path.is_file():
+        return False
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return False
+    write_bytes_atomic(path, data[: data.rfind(b"\n") + 1])
+    return True
+
+
 def resume_seed(seed: int, trials_in_study: int) -> int:
     """A resumed sampler's seed: a fresh random stream (the first run's seed would replay its proposals)."""
     return (seed + trials_in_study) % (2**31 - 1)
@@ -188,6 +204,7 @@ __all__ = [
     "check_study_arches",
     "latest_run",
     "reconcile",
+    "repair_timings",
     "resume_seed",
     "resumed_settings",
     "stored_space",

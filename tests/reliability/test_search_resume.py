@@ -165,3 +165,18 @@ def test_searcher_skips_a_proposal_of_a_complete_config(tmp_path):
     dup = optuna.load_study(study_name="s", storage=storage).trials[0]
     assert dup.user_attrs["duplicate_of"] == "t00000" and dup.values == [4.0, 1e6]
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_resume_removes_what_a_kill_left_mid_write(tmp_path, monkeypatch):
+    """A kill -9 during a batch write leaves `.NNNNNN-....parquet.XXXXXXXX.tmp`, during the timings append a
+    torn last line: resume removes the first and drops the second, keeping every whole line."""
+    import nas.search.driver as driver
+
+    run_dir = _stored_run(tmp_path)
+    temp = run_dir / "trials" / ".000002-t00002.parquet.ab12cd34.tmp"
+    temp.write_bytes(b"PAR1 half a batch")
+    (run_dir / "search_timings.jsonl").write_bytes(b'{"number": 0}\n{"number": 1}\n{"numb')
+    monkeypatch.setattr(driver, "_run_tune", lambda *a, **k: 0.0)
+    run_search(SearchSettings(resume=True, run_dir=str(run_dir), progress=False, trials=4))
+    assert not temp.exists()
+    assert (run_dir / "search_timings.jsonl").read_bytes() == b'{"number": 0}\n{"number": 1}\n'

@@ -244,6 +244,14 @@ def is_segmentation_spec(spec: Any) -> bool:
         return False
 
 
+def config_from_json(text: str) -> EESPConfig | SegmentationConfig:
+    """A stored config of either family: a segmentation config when its JSON says `"task": "segmentation"`,
+    else an `EESPConfig` (whose schema has no task key). Errors are `ConfigError`s, one line."""
+    if _json_is_segmentation(text):
+        return SegmentationConfig.from_json(text)
+    return EESPConfig.from_json(text)
+
+
 def _json_is_segmentation(text: str) -> bool:
     try:
         data = json.loads(text)

@@ -11,6 +11,8 @@ from search_spaces.presets import PRESETS
 
 if TYPE_CHECKING:
     from search_spaces.network import EESPNet
+    from search_spaces.segmentation import SegmentationConfig
+    from search_spaces.segmentation_net import SegmentationNet
 
 Spec = EESPConfig | str | Path
 
@@ -41,8 +43,13 @@ def resolve(spec: Spec) -> EESPConfig:
     )
 
 
-def build(spec: Spec) -> EESPNet:
-    """The network for `spec`; the module keeps its config as `.config`."""
+def build(spec: Spec | SegmentationConfig) -> EESPNet | SegmentationNet:
+    """The network for `spec`; the module keeps its config as `.config`. A segmentation spec (a preset
+    espnetv2-seg-*, `seg:...`, JSON with task "segmentation") builds the segmentation network."""
+    from search_spaces.segmentation import build_segmentation, is_segmentation_spec
+
+    if is_segmentation_spec(spec):
+        return build_segmentation(spec)
     from search_spaces.network import EESPNet
 
     return EESPNet(resolve(spec))

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from nas.search.band import DEFAULT_BAND, band_text, fmt_count, parse_band
+from nas.search.band import band_text, fmt_count, parse_band
 from nas.search.driver import DEFAULT_TRIALS, SearchSettings, run_search
 from search_spaces.errors import EspnasError
 
@@ -18,15 +18,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Search EESP variants in a FLOP band for accuracy, latency and energy. With no arguments: "
         "the digits data, the paper's space, a run that takes about five minutes on a 2-core machine.",
     )
-    p.add_argument("space", nargs="?", metavar="SPACE_FILE", help="search-space TOML (default: the paper's space)")
+    p.add_argument("space", nargs="?", metavar="SPACE_FILE", help="search-space TOML (default: the task's space)")
+    p.add_argument(
+        "--task",
+        choices=("classification", "segmentation"),
+        help="what the networks do (default classification; segmentation: docs/segmentation.md)",
+    )
     p.add_argument("--trials", type=int, help=f"trials to train and measure (default {DEFAULT_TRIALS})")
-    p.add_argument("--flops", default="28M:284M", help="conv-MAC band at 224x224, 1000 classes (default 28M:284M)")
+    p.add_argument(
+        "--flops",
+        help="conv-MAC band at 224x224 (default 28M:284M, 1000 classes; segmentation 54M:543M, 20 classes)",
+    )
     p.add_argument(
         "--objectives",
         help="comma-separated: accuracy, latency, energy, peak_memory, params, macs "
         "(default: accuracy,latency and energy where a power source exists)",
     )
-    p.add_argument("--data", default="digits", help="proxy data: digits, an image folder or a CIFAR directory")
+    p.add_argument(
+        "--data",
+        help="proxy data: digits (default), an image folder or a CIFAR directory; segmentation: scenes "
+        "(default), a Cityscapes root or an image-and-mask folder",
+    )
     p.add_argument("--image-size", type=int, default=32, help="proxy training resolution (default 32)")
     p.add_argument(
         "--proxy-epochs",
@@ -99,9 +111,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def settings_from_args(args: argparse.Namespace) -> SearchSettings:
     """The library settings for parsed arguments (shared with tests). Options are named as the settings'
     fields (`dest`), so they pass through; only the band, the lists and the progress switch are converted."""
+    from nas.search.tasks import get_task
+
     values = {key: value for key, value in vars(args).items() if value is not None}
+    task = get_task(getattr(args, "task", None))
+    values.setdefault("data", task.default_data)
     values.update(
-        flops=parse_band(args.flops) if args.flops else DEFAULT_BAND,
+        flops=parse_band(args.flops) if args.flops else task.default_band,
         objectives=_names(args.objectives),
         targets=_names(args.targets) or (),
         progress=not args.no_progress and not args.json,
@@ -121,7 +137,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     out = console()
     if not args.json:
         what = "resuming" if settings.resume else "searching"
-        out.print(f"espnas search: {what}; FLOP band {band_text(settings.flops)}")
+        out.print(f"espnas search: {what}; FLOP band {band_text(settings.flops, settings.task)}")
     outcome = run_search(settings)
     if args.json:
         front = outcome.front.to_dict(orient="records") if len(outcome.front) else []

@@ -102,13 +102,13 @@ def verify(directory: str | Path) -> dict[str, Any]:
 
 def read_config(directory: str | Path) -> EESPConfig:
     """The architecture stored in an export directory's config.json."""
-    from search_spaces import EESPConfig
+    from search_spaces.segmentation import config_from_json  # a classifier's or a segmentation config
 
     path = Path(directory) / CONFIG_FILE
     if not path.is_file():
         raise ExportDirError(f"{path} is missing; an export directory holds {CONFIG_FILE} and {WEIGHTS_FILE}")
     try:
-        return EESPConfig.from_json(path.read_text(encoding="utf-8"))
+        return config_from_json(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as err:
         # ConfigError is a ValueError; json.JSONDecodeError is too.
         raise ExportDirError(f"{path} is not a valid EESP config: {_one_line(err)}") from None

@@ -164,6 +164,25 @@ def export(
 
     config, search = _source(spec, run=run, trial=trial, knee=knee, where=where)
     target = Path(out) if out is not None else Path("exports") / _default_name(spec, config, search)
+    if getattr(config, "task", None) == "segmentation":  # its own trainer and checks: nas/export/segmentation.py
+        from nas.export.segmentation import export_segmentation
+
+        return export_segmentation(  # type: ignore[return-value]
+            config,
+            data=data if data is not None else search_setting(search, "data", str) or "scenes",
+            crop_size=image_size if image_size is not None else search_setting(search, "image_size", int) or 64,
+            epochs=epochs or 10,
+            batch_size=batch_size or 8,
+            formats=formats,
+            out=target,
+            overwrite=overwrite,
+            train=train,
+            seed=seed,
+            rtol=rtol,
+            search=search,
+            progress=progress,
+            keep_checkpoints=keep_checkpoints,
+        )
     check_target(target, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(target)  # what a kill -9 during an earlier export of this target left
@@ -330,8 +349,9 @@ def _source(
         if chosen:
             raise ExportError(f"--{chosen[0]} selects a trial of a run; with --config SPEC give no selection")
         from search_spaces import resolve
+        from search_spaces.segmentation import is_segmentation_spec, resolve_segmentation
 
-        return resolve(spec), None
+        return (resolve_segmentation(spec) if is_segmentation_spec(spec) else resolve(spec)), None
     if run is None:
         raise ExportError(
             "nothing to export: give a run (RUN with --trial ID, --knee or --where EXPR) or --config SPEC"
@@ -350,7 +370,7 @@ def select_trial(
     """One trial of a stored run: its config and what the search recorded for it (search_metrics.json)."""
     from results.select import select
     from results.store import open_run
-    from search_spaces import EESPConfig
+    from search_spaces.segmentation import config_from_json
 
     opened = open_run(run)
     if trial is not None:
@@ -372,7 +392,7 @@ def select_trial(
     config_json = row.get("config_json")
     if not isinstance(config_json, str) or not config_json:
         raise ExportError(f"trial {row['trial_id']} of run {opened.path} has no config_json; it cannot be exported")
-    config = EESPConfig.from_json(config_json)
+    config = config_from_json(config_json)  # a classifier's or a segmentation config
     return config, _search_record(opened, row, how)
 
 
@@ -426,10 +446,11 @@ def _search_record(opened: Any, row: Any, how: str) -> dict[str, Any]:
 def _default_name(spec: Any, config: EESPConfig, search: dict[str, Any] | None) -> str:
     """exports/<run>-<trial> for a run's trial, exports/<preset> for a preset, else exports/<arch_id>."""
     from search_spaces import PRESETS
+    from search_spaces.segmentation import SEGMENTATION_PRESETS
 
     if search is not None:
         name = f"{search['run_name']}-{search['trial_id']}"
-    elif isinstance(spec, str) and spec in PRESETS:
+    elif isinstance(spec, str) and (spec in PRESETS or spec in SEGMENTATION_PRESETS):
         name = spec
     else:
         name = config.arch_id

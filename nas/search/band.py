@@ -55,8 +55,12 @@ def fmt_count(n: float) -> str:
     return f"{n:.4g}"
 
 
-def band_text(band: Sequence[int]) -> str:
-    """The band in words, with its FLOP convention, for messages."""
+def band_text(band: Sequence[int], task: str | None = None) -> str:
+    """The band in words, with its FLOP convention (the task's: nas/search/tasks.py), for messages."""
+    if task not in (None, "classification"):
+        from nas.search.tasks import get_task
+
+        return f"{fmt_count(band[0])}..{fmt_count(band[1])} {get_task(task).band_convention}"
     return f"{fmt_count(band[0])}..{fmt_count(band[1])} conv MACs at 224x224, 1000 classes"
 
 
@@ -72,27 +76,28 @@ class Verdict:
     constraints: dict[str, float]
 
 
-def check_band(flat: Mapping[str, Any], space: SearchSpace, band: Sequence[int]) -> Verdict:
+def check_band(flat: Mapping[str, Any], space: SearchSpace, band: Sequence[int], task: str | None = None) -> Verdict:
     """Freeze a proposal and check its conv MACs against the band: counting only, nothing is built.
 
     The constraints are relative violations (> 0 means violated), so the sampler can rank infeasible
     proposals by how far out of the band they are.
     """
-    from profilers.counting import count
+    from nas.search.tasks import get_task
 
+    the_task = get_task(task)  # what is counted: the classifier, or the task's network around the encoder
     lo, hi = band
     try:
-        config = sample_to_config(flat, space)
+        config = the_task.searched_config(sample_to_config(flat, space))
     except ConfigError as err:
         return Verdict(None, None, None, False, f"invalid network: {err}", _constraints(0.0, 0.0, 1.0))
-    counts = count(config)
+    counts = the_task.counts(config)
     macs = int(counts.conv_macs)
     below, above = (lo - macs) / lo if lo > 0 else -1.0, (macs - hi) / hi
     constraints = _constraints(below, above, 0.0)
     if macs < lo:
-        reason = f"conv MACs {fmt_count(macs)} below the band {band_text(band)}"
+        reason = f"conv MACs {fmt_count(macs)} below the band {band_text(band, task)}"
     elif macs > hi:
-        reason = f"conv MACs {fmt_count(macs)} above the band {band_text(band)}"
+        reason = f"conv MACs {fmt_count(macs)} above the band {band_text(band, task)}"
     else:
         reason = None
     return Verdict(config, macs, int(counts.params), reason is None, reason, constraints)

@@ -38,7 +38,6 @@ from nas.search.band import DEFAULT_BAND, band_text, check_band, fmt_count, pars
 from nas.search.checks import check_cluster_fits, check_settings
 from nas.search.errors import SearchError
 from nas.search.objectives import Objective, Selection, metric_name, select_objectives
-from nas.search.placement import check_gpu_placement, check_power_on_targets, power_checked_on_targets
 from nas.search.progress import Progress, progress_callback
 from nas.search.ray_session import default_concurrency, quiet_ray_logs, ray_session, start_measurers
 from nas.search.recorder import Recorder
@@ -49,7 +48,6 @@ from nas.search.resume import (
     check_study_arches,
     latest_run,
     reconcile,
-    repair_timings,
     resume_seed,
     resumed_settings,
     stored_space,
@@ -57,6 +55,7 @@ from nas.search.resume import (
 from nas.search.samplers import SAMPLERS, make_sampler
 from nas.search.searcher import make_searcher_class
 from nas.search.space import SearchSpace, load_space
+from nas.search.tasks import get_task
 from nas.search.trial import TrialJob, run_trial, tune_trainable
 from search_spaces.errors import EspnasError, Interrupted
 
@@ -76,7 +75,8 @@ class SearchSettings:
     """Everything a search needs. Grouped as Tune groups them: what to search, how to evaluate, where to run."""
 
     # what to search
-    space: str | None = None  # space file; None = the shipped paper space
+    task: str = "classification"  # nas/search/tasks.py: classification | segmentation
+    space: str | None = None  # space file; None = the task's shipped space (paper, segmentation)
     trials: int = DEFAULT_TRIALS  # trials that are trained/measured (infeasible ones do not count)
     flops: tuple[int, int] = DEFAULT_BAND  # conv MACs at 224x224, 1000 classes
     objectives: tuple[str, ...] | None = None  # None = accuracy, latency, energy (where measurable)
@@ -238,7 +238,6 @@ def run_search(settings: SearchSettings, on_note: Callable[[str], None] | None =
     import optuna
 
     from nas.search.rollback import remove_run, run_guard
-    from results.files import remove_stale_temps
     from results.store import RunWriter, read_metadata, read_trials
 
     t_begin = time.perf_counter()
@@ -254,25 +253,18 @@ def run_search(settings: SearchSettings, on_note: Callable[[str], None] | None =
         settings, resume_notes = resumed_settings(settings, stored, run_dir, DEFAULT_TRIALS)
         notes += resume_notes
     _validate(settings)
-    space = stored_space(stored_meta, run_dir) if settings.resume else load_space(settings.space)
+    task = get_task(settings.task)
+    space = stored_space(stored_meta, run_dir) if settings.resume else load_space(settings.space or task.default_space)
     if not space.searched:
         raise SearchError(
             f"search space {space.source or space.name!r} varies no knob, so every trial would be the same config; "
             "valid: a space with at least one knob given as a list of choices or a {low, high} range"
         )
-    # With measuring targets, energy is asked of each target's actor once they start, not of this machine.
-    power_check = {"power_check": power_checked_on_targets} if settings.targets else {}
-    selection = select_objectives(settings.objectives, settings.device, **power_check)
-    check_gpu_placement(
-        settings.device,
-        settings.gpus_per_trial,
-        measuring=any(o.source == "measure" for o in selection.objectives),
-        targets=settings.targets,
-    )
+    selection = select_objectives(settings.objectives, settings.device, defaults=task.default_objectives)
     notes += list(selection.notes)
     metrics = _metric_columns(selection, settings.targets)
     make_sampler(settings.sampler, settings.seed)  # an unknown or unbuildable sampler fails here, not in Ray
-    if selection.has("accuracy"):
+    if selection.needs("train"):
         _check_data(settings)  # a bad --data fails here, before a run directory exists
     if not settings.resume:
         run_dir = Path(settings.run_dir) if settings.run_dir else _default_run_dir(settings.name)
@@ -298,7 +290,8 @@ def run_search(settings: SearchSettings, on_note: Callable[[str], None] | None =
                 "search": settings.to_dict(),
                 "objectives": [o.to_dict() for o in selection.objectives],
                 "space": space.to_dict(),
-                "flops_convention": "conv MACs at 224x224 input, 1000 classes (the paper's Table 2)",
+                "flops_convention": task.band_convention,
+                "task": task.name,
                 "notes": notes,
             },
             "versions": _versions(),
@@ -314,9 +307,6 @@ def run_search(settings: SearchSettings, on_note: Callable[[str], None] | None =
         storage_url = _storage_url(settings, run_dir)
         existing = read_trials(run_dir, stored_meta)
         notes += check_study(storage_url, settings.storage is None, run_dir, existing, STUDY_NAME)
-        for leftover in (run_dir, run_dir / "trials"):  # what a kill -9 mid-write left (atomic writes' temps)
-            remove_stale_temps(leftover)
-        repair_timings(run_dir)
         writer = RunWriter.open_existing(run_dir)
         created_dir = False
         if writer.metadata.pop("failure", None) is not None:
@@ -361,7 +351,7 @@ def run_search(settings: SearchSettings, on_note: Callable[[str], None] | None =
                 notes.append(RESEEDED_NOTE.format(seed=sampler_seed, n=len(study.trials)))
 
         ray_startup = 0.0
-        if remaining > 0 and selection.has("accuracy"):
+        if remaining > 0 and selection.needs("train"):
             try:
                 import nas.train.proxy  # noqa: F401
             except ImportError as err:
@@ -418,9 +408,7 @@ def _interrupted(run_dir: Path, writer: Any, recorder: Recorder, new_run: bool) 
 def _check_data(settings: SearchSettings) -> None:
     """Load the proxy data once (cached for the trials in this process): a missing path, a corrupt file or a
     folder of one class is refused before the run starts."""
-    from nas.train.proxy import proxy_data
-
-    proxy_data(settings.data, settings.image_size, settings.seed)
+    get_task(settings.task).load_data(settings.data, settings.image_size, settings.seed)
 
 
 def _check_fresh_storage(url: str) -> None:
@@ -474,14 +462,12 @@ def _run_tune(
         measuring = tuple(o.metric for o in selection.objectives if o.source in ("measure", "predict"))
         job = _trial_job(
             settings,
-            train=selection.has("accuracy"),
+            train=selection.needs("train"),
             measure=measuring,
             threads=max(1, int(settings.cpus_per_trial)),
             namespace=f"espnas-{os.getpid()}-{random.getrandbits(32):08x}",
         )
         measurers = start_measurers(job) if job.targets else []
-        if measurers and selection.has("energy"):
-            check_power_on_targets(measurers, job.targets, ray.get)
         gpus = settings.gpus_per_trial
         if gpus is None:
             gpus = 1.0 if settings.device.startswith("cuda") and not settings.targets else 0.0
@@ -504,10 +490,12 @@ def _run_tune(
             storage=storage,
             study_name=STUDY_NAME,
             max_infeasible=settings.max_infeasible or max(200, 20 * settings.trials),
+            task=settings.task,
         )
+        quality = get_task(settings.task).quality_metric  # the curve early stopping watches
         if settings.early_stop == "asha" and job.train:
             scheduler = ASHAScheduler(
-                metric="accuracy",
+                metric=quality,
                 mode="max",
                 time_attr="training_iteration",
                 max_t=settings.proxy_epochs + 1,
@@ -522,7 +510,7 @@ def _run_tune(
             )
         elif settings.early_stop == "median" and job.train:
             scheduler = MedianStoppingRule(
-                metric="accuracy", mode="max", time_attr="training_iteration", grace_period=1, min_samples_required=3
+                metric=quality, mode="max", time_attr="training_iteration", grace_period=1, min_samples_required=3
             )
         else:
             scheduler = FIFOScheduler()
@@ -601,7 +589,8 @@ def _outcome(
 
 def objectives_of(settings: SearchSettings) -> list[Objective]:
     """The objectives a settings object would search (for printing before the run starts)."""
-    return list(select_objectives(settings.objectives, settings.device).objectives)
+    defaults = get_task(settings.task).default_objectives
+    return list(select_objectives(settings.objectives, settings.device, defaults=defaults).objectives)
 
 
 __all__ = [

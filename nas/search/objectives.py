@@ -51,6 +51,8 @@ REGISTRY: dict[str, Objective] = {
     o.name: o
     for o in (
         Objective("accuracy", "accuracy", "max", "fraction", "train", infeasible_value=0.0),
+        # segmentation's quality (nas/search/tasks.py): mean IoU over the classes, as a fraction
+        Objective("miou", "miou", "max", "fraction", "train", infeasible_value=0.0),
         Objective("latency", "latency_ms", "min", "ms", "measure", per_target=True, infeasible_value=_WORST),
         # predicted from a latency table (profilers.predictor; espnas predictor build), not measured
         Objective("latency_pred", "latency_pred_ms", "min", "ms", "predict", infeasible_value=_WORST),
@@ -117,6 +119,7 @@ def select_objectives(
     device: str = "cpu",
     *,
     power_check: Callable[[str], tuple[bool, str]] = energy_availability,
+    defaults: Sequence[str] = DEFAULT_OBJECTIVES,
 ) -> Selection:
     """Resolve objective names (comma-separated string or list; None = defaults) for `device`.
 
@@ -125,7 +128,7 @@ def select_objectives(
     """
     explicit = names is not None
     if names is None:
-        names = DEFAULT_OBJECTIVES
+        names = tuple(defaults)  # the task's: its quality objective, latency, energy
     if isinstance(names, str):
         names = [n for n in names.split(",") if n.strip()]
     if not names:

@@ -37,8 +37,10 @@ def make_searcher_class() -> type:
             storage: Any,
             study_name: str,
             max_infeasible: int,
+            task: str = "classification",
         ) -> None:
             self.search_space = space
+            self.task = task  # nas/search/tasks.py: which network's conv MACs the band bounds
             self.band = band
             self.selection = selection
             self.recorder = recorder
@@ -79,7 +81,7 @@ def make_searcher_class() -> type:
                 t = time.perf_counter()
                 ot_trial = study.ask()
                 flat = self.search_space.suggest(ot_trial)
-                verdict = check_band(flat, self.search_space, self.band)
+                verdict = check_band(flat, self.search_space, self.band, self.task)
                 for key, value in verdict.constraints.items():
                     ot_trial.set_constraint(key, value)
                 if verdict.conv_macs is not None:

@@ -38,6 +38,7 @@ class TrialJob:
     latency_batch: int
     targets: tuple[str, ...]  # measuring actor names; () = measure in the trial on `device`
     namespace: str
+    task: str = "classification"  # nas/search/tasks.py: which proxy gives the quality objective
     runtime: str = "deploy"  # profilers.runtimes: what latency is measured in (every target, unless named below)
     target_runtimes: tuple[str, ...] = ()  # "TARGET=RUNTIME" for targets measured in another runtime
     predictor_table: str | None = None  # latency table for latency_pred_ms (None: this machine's, if any)
@@ -56,9 +57,9 @@ def measure_config(
 ) -> dict[str, Any]:
     """Measure one ImageNet-shaped config on `device` (deploy form: BN folded): the requested metrics, their
     spread, the fingerprint, and where it ran. Used in trials and in measuring actors alike."""
-    from search_spaces import EESPConfig
+    from nas.search.tasks import config_from_json
 
-    config = EESPConfig.from_json(config_json)
+    config = config_from_json(config_json)  # a classifier or another task's network (nas/search/tasks.py)
     shape = (batch, config.in_channels, *config.input_size)
     out: dict[str, Any] = {"seconds": {}}
     if "latency_ms" in metrics:
@@ -187,8 +188,10 @@ def run_trial(config: Mapping[str, Any], job: TrialJob, report: Callable[[dict[s
     result dict (also used without Ray in tests). `report` receives per-epoch accuracy for early stopping."""
     import torch
 
-    from search_spaces import EESPConfig
+    from nas.search.tasks import config_from_json, get_task
 
+    task = get_task(job.task)
+    quality = task.quality_metric  # accuracy, miou, ...
     t_start = time.time()
     seconds: dict[str, float] = {}
     result: dict[str, Any] = {
@@ -203,13 +206,10 @@ def run_trial(config: Mapping[str, Any], job: TrialJob, report: Callable[[dict[s
     torch.set_num_threads(max(1, job.threads))
     curve: list[float] = []
     if job.train:
-        from nas.train.proxy import proxy_accuracy, proxy_data
-
         t = time.perf_counter()
-        data = proxy_data(job.data, job.image_size, job.seed)  # loaded once per worker process
+        data = task.load_data(job.data, job.image_size, job.seed)  # loaded once per worker process
         seconds["data"] = time.perf_counter() - t
-        arch = EESPConfig.from_json(config_json)
-        arch = arch.replace(num_classes=data.num_classes, input_size=(job.image_size, job.image_size))
+        arch = config_from_json(config_json)  # the task's proxy adapts classes and input size to the data
         reason = None
         failures: list[str] = []
         for attempt in range(job.retries + 1):
@@ -217,11 +217,11 @@ def run_trial(config: Mapping[str, Any], job: TrialJob, report: Callable[[dict[s
 
             def on_epoch(epoch: int, acc: float, curve: list[float] = curve) -> None:
                 curve.append(float(acc))
-                report({"accuracy": float(acc), "epoch": int(epoch), "espnas_final": False})
+                report({quality: float(acc), "epoch": int(epoch), "espnas_final": False})
 
             t = time.perf_counter()
             try:
-                proxy = proxy_accuracy(
+                proxy = task.proxy(
                     arch,
                     data,
                     epochs=job.proxy_epochs,
@@ -236,11 +236,11 @@ def run_trial(config: Mapping[str, Any], job: TrialJob, report: Callable[[dict[s
                 ok, reason, proxy = False, _one_line(err), None
                 traceback.print_exc()
             seconds["train"] = seconds.get("train", 0.0) + time.perf_counter() - t
-            if ok and proxy is not None and math.isfinite(float(proxy.accuracy)):
-                result["accuracy"] = float(proxy.accuracy)
+            if ok and proxy is not None and math.isfinite(float(proxy.value)):
+                result[quality] = float(proxy.value)
                 curve = [float(c) for c in (proxy.curve or curve)]
                 break
-            reason = reason or "proxy accuracy is not finite"
+            reason = reason or f"proxy {quality} is not finite"
             result["espnas_attempts"] = attempt + 1
             failures.append(reason)
         else:
@@ -341,12 +341,6 @@ class Measurer:
 
     def where(self) -> dict[str, Any]:
         return _where()
-
-    def power(self) -> tuple[bool, str]:
-        """Whether energy can be measured on this target's device (asked before the first trial)."""
-        from nas.search.objectives import energy_availability
-
-        return energy_availability(self.device)
 
 
 __all__ = ["Measurer", "TrialJob", "actor_name", "measure_config", "run_trial", "tune_trainable"]

@@ -44,6 +44,9 @@ CHECKPOINT_FORMAT = "espnas-segmentation-checkpoint-1"
 LEARNING_RATE = 5e-4
 WEIGHT_DECAY = 4e-5
 POLY_POWER = 0.9
+# The search's short proxy trains a few hundred steps: 4x the paper's rate gets the networks past predicting
+# the majority class within that budget (benchmarks/README.md, "Segmentation proxy").
+PROXY_LEARNING_RATE = 2e-3
 
 
 @dataclass
@@ -105,6 +108,7 @@ class SegmentationTrainer:
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.last_scores: SegmentationScores | None = None
+        self.bn_recalibration_batches = 0  # the proxy sets it
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         _seed_everything(epoch_seed(self.seed, epoch, 1))  # dropout
@@ -155,10 +159,31 @@ class SegmentationTrainer:
             confusion += confusion_matrix(logits.argmax(1), y.to(self.device), n, self.data.ignore_index)
         return scores(confusion)
 
+    @torch.no_grad()
+    def recalibrate_bn(self, epoch: int, batches: int) -> None:
+        """Re-estimate BatchNorm statistics as an exact average over `batches` training batches: after a few
+        dozen steps the running averages lag far behind the weights (the classifier's proxy does the same)."""
+        norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms or batches <= 0:
+            return
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+        self.model.train()
+        loader = self.data.loader("train", self.batch_size, seed=epoch_seed(self.seed, epoch, 2), epoch=epoch)
+        for i, (x, _) in enumerate(loader):
+            if i >= batches:
+                break
+            self.model(x.to(self.device))
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+
     def run_epoch(self) -> dict[str, Any]:
         start = time.perf_counter()
         epoch = self.epoch
         record: dict[str, Any] = {"epoch": epoch + 1, **self.train_epoch(epoch)}
+        self.recalibrate_bn(epoch, self.bn_recalibration_batches)
         result = self.last_scores = self.evaluate()
         record.update({"val_miou": result.miou, "val_pixel_accuracy": result.pixel_accuracy})
         record["seconds"] = time.perf_counter() - start
@@ -307,3 +332,49 @@ def train_segmentation(
         data_name=data.name,
         settings=settings,
     )
+
+
+def proxy_miou(
+    config: Any,
+    data: SegmentationData,
+    *,
+    epochs: int = 3,
+    max_steps: int | None = None,
+    batch_size: int = 16,
+    device: str = "cpu",
+    seed: int = 0,
+    report: Any = None,
+    bn_batches: int = 4,
+    lr: float = PROXY_LEARNING_RATE,
+) -> Any:
+    """The search's quality objective for segmentation: train `config` briefly on `data`, return its
+    validation mIoU per epoch (a `nas.search.tasks.ProxyOutcome`; a failure is `ok=False` with the reason).
+    The recipe is the paper's (Adam, poly 0.9, main + aux loss) at `lr` (default PROXY_LEARNING_RATE).
+    BatchNorm statistics are re-estimated from `bn_batches` training batches before each evaluation."""
+    from nas.search.tasks import ProxyOutcome
+    from nas.train.proxy import failure_reason
+    from search_spaces.segmentation_net import SegmentationNet
+
+    curve: list[float] = []
+    try:
+        cfg = adapt_segmentation_config(resolve_segmentation(config), data)
+        _seed_everything(seed)
+        trainer = SegmentationTrainer(
+            SegmentationNet(cfg), data, epochs=epochs, batch_size=batch_size, seed=seed, device=device, lr=lr
+        )
+        trainer.max_steps = max_steps
+        trainer.bn_recalibration_batches = bn_batches
+    except Exception as err:  # recorded as the trial's failure reason; the search goes on
+        return ProxyOutcome(False, math.nan, tuple(curve), failure_reason(err))
+    for _ in range(epochs):
+        try:
+            record = trainer.run_epoch()
+        except Exception as err:
+            return ProxyOutcome(False, math.nan, tuple(curve), failure_reason(err))
+        curve.append(float(record["val_miou"]))
+        # Outside the try: an exception from `report` (a pruner's signal) must reach the caller.
+        if report is not None and report(record["epoch"], curve[-1]):
+            break
+        if max_steps is not None and trainer.steps_done >= max_steps:
+            break
+    return ProxyOutcome(True, curve[-1], tuple(curve), None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,10 +89,13 @@ class Comparison:
         names = ", ".join(f"{o.name} ({o.direction}, {o.unit or 'no unit'})" for o in self.objectives)
         lines.append(f"objectives: {names}")
         ref = ", ".join(f"{o.name}={_num(r)}" for o, r in zip(self.objectives, self.reference_raw, strict=True))
-        lines.append(
+        lines += textwrap.wrap(
             "hypervolume: each objective scaled to [0, 1] over the union of these runs' complete trials "
             f"(0 best), reference point 1.1 in each (raw: {ref}); 'alone': each run over its own trials, "
-            "as espnas pareto prints it"
+            "as espnas pareto prints it",
+            80,
+            break_long_words=False,
+            break_on_hyphens=False,
         )
         lines.append("")
         summary = pd.DataFrame(
@@ -105,7 +109,7 @@ class Comparison:
         )
         lines.append(summary.to_string(index=False))
         lines.append("")
-        lines.append("coverage C(row, column): share of the column's front dominated by the row's front")
+        lines.append("coverage C(row, col): share of col's front weakly dominated by row's front")
         matrix = pd.DataFrame(index=self.names, columns=self.names, dtype=object)
         for a in self.names:
             for b in self.names:

@@ -16,7 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "search",
         help="search the EESP family for the Pareto-best variants in a FLOP band (Ray Tune + Optuna)",
         description="Search EESP variants in a FLOP band for accuracy, latency and energy. With no arguments: "
-        "the digits data, the paper's space, a run that takes about five minutes on a 2-core machine.",
+        "the digits data, the paper's space, 16 trials; measured: 5 min 16 s on an idle 2-core machine, 41 min for "
+        "7 trials when other jobs kept the load near 11 (the time is mostly proxy training, so it grows with the "
+        "load, --trials and --proxy-epochs; the progress output prints an ETA). Ctrl-C keeps every finished trial "
+        "and prints the command that resumes.",
     )
     p.add_argument("space", nargs="?", metavar="SPACE_FILE", help="search-space TOML (default: the task's space)")
     p.add_argument(
@@ -47,7 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="proxy training epochs per trial (default 3)",
     )
     p.add_argument("--proxy-max-steps", type=int, help="cap on proxy optimiser steps per trial")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (training and local measurement)")
+    p.add_argument(
+        "--device", default="cpu", help="cpu, cuda or cuda:N for training and local measurement (default: cpu)"
+    )
     p.add_argument("--targets", help="comma-separated Ray custom resources / accelerator types to measure on")
     p.add_argument("--target-objective", default="worst", help="'worst' over targets or one target's name")
     p.add_argument("--address", help="join this Ray cluster (started with 'ray start --head')")
@@ -64,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--early-stop",
         choices=("none", "asha", "median", "mo-asha"),
         default="none",
-        help="stop hopeless trials; mo-asha ranks accuracy and MACs together",
+        help="stop hopeless trials on their accuracy curve; mo-asha ranks accuracy and MACs together (default: none)",
     )
     p.add_argument(
         "--latency-budget",
@@ -72,9 +77,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="LATENCY_BUDGET",
         type=float,
         default=1.0,
-        help="seconds per latency measurement",
+        help="seconds per latency measurement (default: 1.0)",
     )
-    p.add_argument("--measure-threads", type=int, default=1, help="CPU threads for CPU measurements (default 1)")
+    p.add_argument(
+        "--threads",
+        "--measure-threads",
+        dest="measure_threads",
+        type=int,
+        metavar="N",
+        default=1,
+        help="torch CPU threads for CPU measurements (default: 1, steady on a shared machine; recorded); "
+        "trials train with --cpus-per-trial threads",
+    )
     p.add_argument(
         "--runtime",
         default="deploy",
@@ -103,7 +117,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--two-stage-margin", type=float, default=0.1, metavar="F", help="slack on predicted latency (default 0.1)"
     )
     p.add_argument("--name", help="run name (default: the directory name)")
-    p.add_argument("--no-progress", action="store_true", help="no live table")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress (default: a live table at a terminal, a line per finished trial in a log or pipe)",
+    )
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     p.set_defaults(run=cmd_search)
 
@@ -131,14 +149,26 @@ def _names(text: str | None) -> tuple[str, ...] | None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from nas.cli._console import console
+    from nas.cli._console import console, line, prose
+    from results.pareto import run_hypervolume
+    from results.store import open_run
 
     settings = settings_from_args(args)
     out = console()
+    shown: list[str] = []
+
+    def note(text: str) -> None:  # notes appear when they arise, wrapped between words (never inside a path)
+        shown.append(text)
+        prose(out, f"note: {text}")
+
     if not args.json:
         what = "resuming" if settings.resume else "searching"
-        out.print(f"espnas search: {what}; FLOP band {band_text(settings.flops, settings.task)}")
-    outcome = run_search(settings)
+        line(out, f"espnas search: {what}; FLOP band {band_text(settings.flops, settings.task)}")
+    outcome = run_search(settings, on_note=None if args.json else note)
+    try:
+        hv = run_hypervolume(open_run(outcome.run_dir)) if len(outcome.front) else None
+    except EspnasError:
+        hv = None
     if args.json:
         front = outcome.front.to_dict(orient="records") if len(outcome.front) else []
         print(
@@ -147,7 +177,9 @@ def cmd_search(args: argparse.Namespace) -> int:
                     "run_dir": str(outcome.run_dir),
                     "objectives": outcome.objectives,
                     "counts": outcome.counts,
-                    "hypervolume": outcome.hypervolume,
+                    "hypervolume": None if hv is None else hv.value,
+                    "hypervolume_raw": None if hv is None else hv.raw,
+                    "hypervolume_detail": None if hv is None else hv.to_dict(),
                     "notes": outcome.notes,
                     "elapsed_s": outcome.elapsed_s,
                     "ray_startup_s": outcome.ray_startup_s,
@@ -157,37 +189,83 @@ def cmd_search(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    for note in outcome.notes:
-        out.print(f"note: {note}")
-    out.print(front_table(outcome))
+    for text in outcome.notes:
+        if text not in shown:
+            note(text)
+    out.print(front_table(outcome, None if hv is None else hv.value, out.width))
+    if hv is not None:
+        prose(out, f"HV (hypervolume): {hv.definition}")
+    busy = _disturbed_trials(outcome.run_dir)
+    if busy:
+        prose(out, busy)
     c = outcome.counts
-    out.print(
+    prose(
+        out,
         f"{c.get('complete', 0)} complete, {c.get('failed', 0)} failed, {c.get('pruned', 0)} pruned, "
         f"{c.get('infeasible', 0)} infeasible (outside the band, not trained) in {outcome.elapsed_s:.0f}s "
-        f"(Ray start-up {outcome.ray_startup_s:.1f}s)"
+        f"(Ray start-up {outcome.ray_startup_s:.1f}s)",
     )
-    out.print(f"run directory: {outcome.run_dir}  (espnas pareto {outcome.run_dir})")
+    line(out, f"run directory: {outcome.run_dir}")
+    line(out, f"next: espnas pareto {outcome.run_dir}")
     return 0
 
 
-def front_table(outcome: Any) -> Any:
-    """The front as a rich table: objectives first, then MACs, params and the architecture id."""
-    from rich.table import Table
+def _disturbed_trials(run_dir: Any) -> str | None:
+    """One warning line when trials' latencies spread as on a busy machine (profilers.disturbance), or None."""
+    from profilers.disturbance import CI_LIMIT, IQR_LIMIT, disturbed
+    from results.store import open_run
 
-    hv = "-" if outcome.hypervolume is None else f"{outcome.hypervolume:.4g}"
-    table = Table(title=f"Pareto front ({len(outcome.front)} trials, hypervolume {hv})", header_style="bold")
+    try:
+        trials = open_run(run_dir).complete()
+    except EspnasError:
+        return None
+    if "latency_ms" not in trials or "latency_ms_iqr" not in trials:
+        return None
+    import pandas as pd
+
+    def num(row: Any, key: str) -> float | None:
+        value = row.get(key)
+        return None if value is None or pd.isna(value) else float(value)
+
+    bad = 0
+    for _, row in trials.iterrows():
+        lo, hi = num(row, "latency_ms_ci_lo"), num(row, "latency_ms_ci_hi")
+        ci = None if lo is None or hi is None else (lo, hi)
+        bad += disturbed(num(row, "latency_ms"), num(row, "latency_ms_iqr"), ci)
+    if not bad:
+        return None
+    return (
+        f"warning: {bad} of {len(trials)} trials' latencies spread as on a busy machine (IQR above "
+        f"{IQR_LIMIT:.0%} or 95% CI above {CI_LIMIT:.0%} of the median), so their latency ranking is uncertain; "
+        "search when the machine is quieter (see `uptime`) or give a longer --latency-budget"
+    )
+
+
+def front_table(outcome: Any, hv: float | None = None, width: int = 80) -> Any:
+    """The front as a table that fits `width`: objectives first, then MACs, params and the architecture id
+    (dropped first when narrow); units go in the caption so that headers stay short."""
+    from nas.cli._console import Column, fitted_table
+
     names = [o["name"] for o in outcome.objectives]
-    for col in ("trial", *[f"{o['name']} ({o['unit']})" for o in outcome.objectives], "conv MACs", "params", "arch"):
-        table.add_column(col, justify="left" if col in ("trial", "arch") else "right")
+    columns = [Column("trial", "left")]
+    columns += [Column(name) for name in names]
+    extra = [c for c in ("macs", "params") if c not in names]  # counts not already shown as objectives
+    headers = {"macs": Column("conv MACs", priority=2), "params": Column("params", priority=3)}
+    columns += [headers[c] for c in extra] + [Column("arch", "left", priority=1)]
+    rows = []
     for _, row in outcome.front.iterrows():
         cells = [str(row["trial_id"])]
         for name in names:
             value = row.get(name)
             cells.append("-" if value is None else (fmt_count(value) if name in ("params", "macs") else f"{value:.4g}"))
-        cells += [fmt_count(row["macs"]), fmt_count(row["params"]), str(row["arch_id"])]
-        table.add_row(*cells)
-    if not len(outcome.front):
-        table.caption = "no complete trial: nothing on the front"
+        cells += [fmt_count(row[c]) for c in extra] + [str(row["arch_id"])]
+        rows.append(cells)
+    hv_text = "-" if hv is None else f"{hv:.4g}"
+    units = ", ".join(f"{o['name']} in {o['unit']}" for o in outcome.objectives if o.get("unit"))
+    table, _ = fitted_table(
+        columns, rows, width, title=f"Pareto front ({len(outcome.front)} trials, HV {hv_text})", header_style="bold"
+    )
+    table.caption = units if len(outcome.front) else "no complete trial: nothing on the front"
     return table
 
 

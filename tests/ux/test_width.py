@@ -1,0 +1,151 @@
+"""Output that reads in a log and at 80 columns: no table wider than 80, no header or cell cut with an
+ellipsis, paths and commands never broken, no colour inside paths."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from nas.cli import _console
+
+from .conftest import run_cli
+
+
+@pytest.fixture(autouse=True)
+def eighty(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+
+
+def assert_fits(text: str, width: int = 80, unbroken: tuple[str, ...] = ()) -> None:
+    """Every line fits `width` except the lines that are exactly one of `unbroken` (a path or command line)."""
+    assert "…" not in text
+    for line in text.splitlines():
+        if line in unbroken:
+            continue
+        assert len(line) <= width, f"{len(line)} columns: {line!r}"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("presets",), ("count", "espnetv2-1.0"), ("count", "espnetv2-0.5", "--by-layer")],
+)
+def test_tables_fit_80_columns(capsys, argv):
+    code, out, _ = run_cli(capsys, *argv)
+    assert code == 0
+    compact = [line for line in out.splitlines() if line.startswith("eesp:")]  # a spec: printed whole
+    assert_fits(out, unbroken=tuple(compact))
+    if "--by-layer" in argv:
+        assert "stages.1.units.0.reduce.conv" in out  # a layer name is never cut
+
+
+def test_without_a_terminal_the_width_is_columns_or_80(monkeypatch):
+    assert _console.console().width == 80
+    monkeypatch.setenv("COLUMNS", "132")
+    assert _console.console().width == 132
+    monkeypatch.delenv("COLUMNS")
+    assert _console.console().width == 80
+
+
+def test_paths_are_neither_broken_nor_coloured(monkeypatch):
+    stream = io.StringIO()
+    stream.isatty = lambda: True  # type: ignore[method-assign]
+    monkeypatch.setattr("sys.stdout", stream)
+    out = _console.console()
+    path = "runs/search-20261201-201500/" + "x" * 90
+    _console.line(out, f"next: espnas pareto {path}")
+    assert stream.getvalue() == f"next: espnas pareto {path}\n"  # one line, no escape codes around the digits
+
+
+def test_runs_table_fits_and_says_interrupted(make_run, capsys, tmp_path):
+    from results.store import RunWriter
+
+    make_run("finished")
+    make_run("busy", ended=False)
+    RunWriter.open_existing(make_run("stopped", ended=False)).interrupt()
+    code, out, _ = run_cli(capsys, "runs", str(tmp_path))
+    assert code == 0
+    assert_fits(out)
+    states = {line.split("│")[1].strip(): line.split("│")[-2].strip() for line in out.splitlines() if "│" in line}
+    assert out.splitlines()[0] == f"runs under {tmp_path}:"
+    assert states == {"busy": "running", "finished": "ended", "stopped": "interrupted"}
+    assert "outside" in out and "not shown at 80 columns: objectives" in " ".join(out.split())  # dropped: named
+
+
+def test_pareto_and_compare_reports_fit(make_run, capsys):
+    a, b = make_run("a"), make_run("b", points=[(0.95, 20.0), (0.4, 2.0)])
+    code, out, _ = run_cli(capsys, "pareto", str(a))
+    assert code == 0
+    assert_fits(out, unbroken=(f"path: {a}",))
+    code, out, _ = run_cli(capsys, "compare", str(a), str(b))
+    assert code == 0 and "alone" in out
+    assert_fits(out)
+
+
+def _outcome(run_dir: Path, notes: list[str]):
+    from nas.search.driver import SearchOutcome
+
+    front = pd.DataFrame(
+        [{"trial_id": "t00007", "accuracy": 0.975, "latency_ms": 12.33, "macs": 128_900_000, "params": 1_916_000,
+          "arch_id": "0a0e75510a60"}]
+    )  # fmt: skip
+    objectives = [{"name": "accuracy", "direction": "max", "unit": "fraction"},
+                  {"name": "latency_ms", "direction": "min", "unit": "ms"}]  # fmt: skip
+    counts = {"complete": 16, "failed": 0, "pruned": 0, "infeasible": 2}
+    return SearchOutcome(run_dir, objectives, front, counts, 0.5, notes, 315.0, 3.0)
+
+
+def test_search_output_fits_and_notes_come_when_they_arise(monkeypatch, capsys, make_run):
+    import nas.cli.search as cli
+
+    run_dir = make_run("x" * 70)  # a long path: the hint lines must still hold it whole
+    note = "energy is not an objective: no power source on cpu (NVML, RAPL or Jetson rails)"
+
+    def fake(settings, on_note=None):
+        on_note(note)
+        print("t00001 complete (...)")  # what the progress lines print while the search runs
+        return _outcome(run_dir, [note, "a note that arose at the end"])
+
+    monkeypatch.setattr(cli, "run_search", fake)
+    code, out, _ = run_cli(capsys, "search", "--run-dir", str(run_dir))
+    assert code == 0
+    lines = out.splitlines()
+    first = "note: energy is not an objective: no power source on cpu (NVML, RAPL or Jetson"
+    assert lines.count(first) == 1 and lines[lines.index(first) + 1] == "  rails)"  # wrapped between words
+    assert lines.index(first) < lines.index("t00001 complete (...)")  # shown when it arose
+    assert "note: a note that arose at the end" in lines
+    assert f"run directory: {run_dir}" in lines and f"next: espnas pareto {run_dir}" in lines
+    assert_fits(out, unbroken=(f"run directory: {run_dir}", f"next: espnas pareto {run_dir}"))
+    assert "HV (hypervolume): each objective scaled to [0, 1]" in " ".join(out.split())
+
+
+def test_search_json_has_the_raw_hypervolume(monkeypatch, capsys, make_run):
+    import nas.cli.search as cli
+
+    run_dir = make_run("r")
+    monkeypatch.setattr(cli, "run_search", lambda settings, on_note=None: _outcome(run_dir, []))
+    code, out, _ = run_cli(capsys, "search", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["hypervolume"] == pytest.approx(0.26) and data["hypervolume_raw"] == pytest.approx(0.52)
+    assert "reference point 1.1" in data["hypervolume_detail"]["definition"]
+
+
+def test_profile_table_drops_columns_by_priority_and_says_so():
+    from rich.console import Console
+
+    from nas.cli.profile import _table
+    from profilers.profile import ProfileReport
+
+    record = {"model": "torchvision:mobilenet_v3_small", "batch_size": 64, "metric": "latency", "value": 1234.5,
+              "unit": "ms", "per_image": 19.29, "spread": {"iqr": 12.25, "ci95": [1220.25, 1250.75]},
+              "n_samples": 120, "ratio": 1.2345, "backend": "cuda-graph-events"}  # fmt: skip
+    report = ProfileReport([record], {"device": "cuda"}, {"device_name": "NVIDIA H200", "threads": 1, "torch": "2.13"})
+    console = Console(width=80, record=True)
+    console.print(_table(report, 80))
+    text = console.export_text()
+    assert_fits(text)
+    assert "torchvision:mobilenet_v3_small" in text and "1.234" in text and "12.2" in text  # the IQR is kept
+    assert "not shown at 80 columns: backend" in text

@@ -49,6 +49,9 @@ def main() -> None:
     ap.add_argument("--network-budget", type=float, default=0.5)
     ap.add_argument("--work", default="/tmp/espnas-predictor-bench")
     ap.add_argument("--calibrate", default="2,5,10,20", help="N values for the transfer check")
+    ap.add_argument(
+        "--no-measure", action="store_true", help="report on the held-out configs already measured, measure nothing"
+    )
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
 
@@ -88,6 +91,8 @@ def main() -> None:
     store = work / "heldout.json"
     measured: dict[str, dict[str, float]] = json.loads(store.read_text()) if store.is_file() else {}
     loads = []
+    if args.no_measure:
+        held = [c for c in held if all(f"{r}/b{b}" in measured.get(c.arch_id, {}) for r, b in settings)]
     for i, cfg in enumerate(held):
         row = measured.setdefault(cfg.arch_id, {})
         for r, b in settings:
@@ -100,7 +105,8 @@ def main() -> None:
             print(f"held out: {i + 1}/{len(held)} measured, load {loads[-1]:.1f}", flush=True)
 
     report: dict[str, object] = {"threads": args.threads, "load_during_heldout": [min(loads), max(loads)]}
-    print(f"\nheld-out configs: {len(held)}; load average while measuring them {min(loads):.1f}..{max(loads):.1f}")
+    when = "now (measured earlier; see that run's log)" if args.no_measure else "while measuring them"
+    print(f"\nheld-out configs: {len(held)}; load average {when} {min(loads):.1f}..{max(loads):.1f}")
     print(f"{'runtime':<12} {'batch':>5} {'MAPE':>7} {'<=10%':>7} {'<=5%':>7} {'Spearman':>9} {'build':>7}")
     for r, b in settings:
         tab = tables[(r, b)]

@@ -100,7 +100,8 @@ def main() -> None:
             if key not in row:
                 row[key] = measure_network(cfg, r, batch=b, threads=args.threads, budget_s=args.network_budget)
         loads.append(os.getloadavg()[0])
-        store.write_text(json.dumps(measured))
+        if not args.no_measure:
+            store.write_text(json.dumps(measured))
         if i % 10 == 9:
             print(f"held out: {i + 1}/{len(held)} measured, load {loads[-1]:.1f}", flush=True)
 

@@ -19,7 +19,8 @@ import torch
 from profilers.backend import BackendUnavailable, cuda_index, device_type
 
 #: Fields that must agree for two measurements to be comparable.
-COMPARABLE_KEYS = ("device_name", "torch", "cuda", "cudnn", "driver", "threads")
+# `runtime`/`runtime_version` are set by profilers.runtimes (absent: the PyTorch forms, as before).
+COMPARABLE_KEYS = ("device_name", "torch", "cuda", "cudnn", "driver", "threads", "runtime", "runtime_version")
 
 
 @lru_cache(maxsize=1)

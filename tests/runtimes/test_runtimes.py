@@ -133,3 +133,13 @@ def test_profile_cli_runtime_mistakes_exit_2(capsys):
     assert exc.value.code == 2 and "unknown runtime 'nope'; valid: eager" in capsys.readouterr().err
     assert main(["profile", SPEC, "--input-size", "32x32", "--runtime", "eager", "--compile"]) == 2
     assert "--compile cannot be combined with --runtime" in capsys.readouterr().err
+
+
+def test_fingerprints_of_two_runtimes_do_not_compare():
+    from profilers.fingerprint import comparable
+
+    base = {"device_name": "cpu-x", "torch": "2.13", "threads": 1}
+    assert comparable(base | {"runtime": "onnxruntime", "runtime_version": "1.32"}, base) == [
+        "runtime",
+        "runtime_version",
+    ]

@@ -342,5 +342,11 @@ class Measurer:
     def where(self) -> dict[str, Any]:
         return _where()
 
+    def power(self) -> tuple[bool, str]:
+        """Whether energy can be measured on this target's device (asked before the first trial)."""
+        from nas.search.objectives import energy_availability
+
+        return energy_availability(self.device)
+
 
 __all__ = ["Measurer", "TrialJob", "actor_name", "measure_config", "run_trial", "tune_trainable"]

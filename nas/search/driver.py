@@ -38,6 +38,7 @@ from nas.search.band import DEFAULT_BAND, band_text, check_band, fmt_count, pars
 from nas.search.checks import check_cluster_fits, check_settings
 from nas.search.errors import SearchError
 from nas.search.objectives import Objective, Selection, metric_name, select_objectives
+from nas.search.placement import check_gpu_placement, check_power_on_targets, power_checked_on_targets
 from nas.search.progress import Progress, progress_callback
 from nas.search.ray_session import default_concurrency, quiet_ray_logs, ray_session, start_measurers
 from nas.search.recorder import Recorder
@@ -260,7 +261,15 @@ def run_search(settings: SearchSettings, on_note: Callable[[str], None] | None =
             f"search space {space.source or space.name!r} varies no knob, so every trial would be the same config; "
             "valid: a space with at least one knob given as a list of choices or a {low, high} range"
         )
-    selection = select_objectives(settings.objectives, settings.device, defaults=task.default_objectives)
+    # With measuring targets, energy is asked of each target's actor once they start, not of this machine.
+    power_check = {"power_check": power_checked_on_targets} if settings.targets else {}
+    selection = select_objectives(settings.objectives, settings.device, defaults=task.default_objectives, **power_check)
+    check_gpu_placement(
+        settings.device,
+        settings.gpus_per_trial,
+        measuring=any(o.source == "measure" for o in selection.objectives),
+        targets=settings.targets,
+    )
     notes += list(selection.notes)
     metrics = _metric_columns(selection, settings.targets)
     make_sampler(settings.sampler, settings.seed)  # an unknown or unbuildable sampler fails here, not in Ray
@@ -468,6 +477,8 @@ def _run_tune(
             namespace=f"espnas-{os.getpid()}-{random.getrandbits(32):08x}",
         )
         measurers = start_measurers(job) if job.targets else []
+        if measurers and selection.has("energy"):
+            check_power_on_targets(measurers, job.targets, ray.get)
         gpus = settings.gpus_per_trial
         if gpus is None:
             gpus = 1.0 if settings.device.startswith("cuda") and not settings.targets else 0.0

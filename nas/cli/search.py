@@ -24,8 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("space", nargs="?", metavar="SPACE_FILE", help="search-space TOML (default: the task's space)")
     p.add_argument(
         "--task",
-        choices=("classification", "segmentation"),
-        help="what the networks do (default classification; segmentation: docs/segmentation.md)",
+        choices=("classification", "segmentation", "language"),
+        help="what the networks do (default classification; segmentation: docs/segmentation.md; language: the "
+        "ERU, docs/language.md)",
     )
     p.add_argument("--trials", type=int, help=f"trials to train and measure (default {DEFAULT_TRIALS})")
     p.add_argument(

@@ -164,6 +164,22 @@ def export(
 
     config, search = _source(spec, run=run, trial=trial, knee=knee, where=where)
     target = Path(out) if out is not None else Path("exports") / _default_name(spec, config, search)
+    if getattr(config, "task", None) == "language":  # ERU/LSTM: its own trainer and checks, nas/export/language.py
+        from nas.export.language import export_language
+
+        return export_language(  # type: ignore[return-value]
+            config,
+            data=data if data is not None else search_setting(search, "data", str) or "pydoc",
+            epochs=epochs or 1,
+            formats=formats,
+            out=target,
+            overwrite=overwrite,
+            train=train,
+            seed=seed,
+            rtol=rtol,
+            search=search,
+            progress=progress,
+        )
     if getattr(config, "task", None) == "segmentation":  # its own trainer and checks: nas/export/segmentation.py
         from nas.export.segmentation import export_segmentation
 
@@ -349,7 +365,13 @@ def _source(
         if chosen:
             raise ExportError(f"--{chosen[0]} selects a trial of a run; with --config SPEC give no selection")
         from search_spaces import resolve
+        from search_spaces.eru_config import is_language_spec
         from search_spaces.segmentation import is_segmentation_spec, resolve_segmentation
+
+        if is_language_spec(spec):  # an ERU or LSTM language model (`lstm:eru-7m` needs counting)
+            from profilers.language_counting import resolve_model
+
+            return resolve_model(spec), None
 
         return (resolve_segmentation(spec) if is_segmentation_spec(spec) else resolve(spec)), None
     if run is None:
@@ -368,9 +390,9 @@ def select_trial(
     run: str | os.PathLike[str], *, trial: str | int | None = None, knee: bool = False, where: str | None = None
 ) -> tuple[EESPConfig, dict[str, Any]]:
     """One trial of a stored run: its config and what the search recorded for it (search_metrics.json)."""
+    from nas.search.tasks import config_from_json  # a classifier's, a segmentation or a language config
     from results.select import select
     from results.store import open_run
-    from search_spaces.segmentation import config_from_json
 
     opened = open_run(run)
     if trial is not None:

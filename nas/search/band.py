@@ -87,17 +87,22 @@ def check_band(flat: Mapping[str, Any], space: SearchSpace, band: Sequence[int],
     the_task = get_task(task)  # what is counted: the classifier, or the task's network around the encoder
     lo, hi = band
     try:
-        config = the_task.searched_config(sample_to_config(flat, space))
+        if the_task.freeze is not None:  # a task with knobs of its own (language: nas/search/language_space.py)
+            config = the_task.freeze(flat, space)
+        else:
+            config = the_task.searched_config(sample_to_config(flat, space))
     except ConfigError as err:
         return Verdict(None, None, None, False, f"invalid network: {err}", _constraints(0.0, 0.0, 1.0))
     counts = the_task.counts(config)
     macs = int(counts.conv_macs)
-    below, above = (lo - macs) / lo if lo > 0 else -1.0, (macs - hi) / hi
+    banded = int(getattr(counts, the_task.band_metric))  # conv MACs, or the language task's parameters
+    label = the_task.band_label
+    below, above = (lo - banded) / lo if lo > 0 else -1.0, (banded - hi) / hi
     constraints = _constraints(below, above, 0.0)
-    if macs < lo:
-        reason = f"conv MACs {fmt_count(macs)} below the band {band_text(band, task)}"
-    elif macs > hi:
-        reason = f"conv MACs {fmt_count(macs)} above the band {band_text(band, task)}"
+    if banded < lo:
+        reason = f"{label} {fmt_count(banded)} below the band {band_text(band, task)}"
+    elif banded > hi:
+        reason = f"{label} {fmt_count(banded)} above the band {band_text(band, task)}"
     else:
         reason = None
     return Verdict(config, macs, int(counts.params), reason is None, reason, constraints)

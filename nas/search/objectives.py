@@ -53,6 +53,8 @@ REGISTRY: dict[str, Objective] = {
         Objective("accuracy", "accuracy", "max", "fraction", "train", infeasible_value=0.0),
         # segmentation's quality (nas/search/tasks.py): mean IoU over the classes, as a fraction
         Objective("miou", "miou", "max", "fraction", "train", infeasible_value=0.0),
+        # the language task's quality: validation perplexity of the proxy training (nas/train/language.py)
+        Objective("perplexity", "perplexity", "min", "ppl", "train", infeasible_value=_WORST),
         Objective("latency", "latency_ms", "min", "ms", "measure", per_target=True, infeasible_value=_WORST),
         # predicted from a latency table (profilers.predictor; espnas predictor build), not measured
         Objective("latency_pred", "latency_pred_ms", "min", "ms", "predict", infeasible_value=_WORST),

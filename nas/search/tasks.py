@@ -3,7 +3,8 @@
 A task is data (one `Task` per entry of `TASKS`), so the driver, the band check and the trials need no
 branches per task:
 
-- `quality`: the name of its quality objective in `nas.search.objectives` (accuracy, miou); always "max";
+- `quality`: the name of its quality objective in `nas.search.objectives` (accuracy, miou: "max"; the
+  language task's perplexity: "min");
 - `default_space`, `default_data`, `default_band`: what `espnas search --task NAME` uses when not told;
 - `band_convention`: the words for the FLOP band (which network, input size and classes are counted);
 - `searched_config(encoder)`: the task's config from the `EESPConfig` the search-space bridge freezes;
@@ -15,7 +16,8 @@ The stored config JSON says which task it belongs to (`config_from_json`): a seg
 `"task": "segmentation"`, a classifier's carries no task key (the schema predates tasks).
 
 Adding a task: write its `Task` (functions imported lazily, so that the driver process stays light) and add
-it to `TASKS`; the language task of nas/train/language.py is the next one.
+it to `TASKS`. A task whose networks are not built from an `EESPConfig` (language: the ERU) gives `freeze`
+(its own bridge from a sample to a config) and, when its band bounds another count, `band_metric`.
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ class Task:
     load_data: Callable[[str, int, int], Any]
     proxy: Callable[..., ProxyOutcome]
     data_hint: str = ""
+    # A task whose space has knobs of its own freezes a sample itself: freeze(flat, space) -> config.
+    freeze: Callable[[Any, Any], Any] | None = None
+    band_metric: str = "conv_macs"  # which count of `counts(config)` the band bounds
+    band_label: str = "conv MACs"
 
     @property
     def quality_metric(self) -> str:
@@ -125,6 +131,38 @@ def _segmentation_proxy(config: Any, data: Any, **kwargs: Any) -> ProxyOutcome:
     return proxy_miou(config, data, **kwargs)
 
 
+# ----- language (the ERU, nas/train/language.py) ----------------------------------------------------------
+
+
+def _language_freeze(flat: Any, space: Any) -> Any:
+    from nas.search.language_space import freeze_language
+
+    return freeze_language(flat, space)
+
+
+def _language_counts(config: Any) -> Any:
+    from profilers.language_counting import count_language
+
+    return count_language(config)
+
+
+@lru_cache(maxsize=2)
+def _language_data(source: str, image_size: int, seed: int) -> Any:
+    """The corpus, loaded once per process; image_size and seed do not apply (the splits are fixed)."""
+    from nas.train.data.text import load_corpus
+
+    if source in ("digits", "scenes"):
+        raise SearchError(f"--data {source} is images; valid for --task language: pydoc or a PTB-format directory")
+    return load_corpus(source)
+
+
+def _language_proxy(config: Any, data: Any, **kwargs: Any) -> ProxyOutcome:
+    from nas.train.language import proxy_perplexity
+
+    got = proxy_perplexity(config, data, **kwargs)  # adapts the vocabulary to the corpus
+    return ProxyOutcome(bool(got.ok), float(got.value), tuple(got.curve), got.reason)
+
+
 # ----- the registry ---------------------------------------------------------------------------------------
 
 TASKS: dict[str, Task] = {
@@ -157,6 +195,22 @@ TASKS: dict[str, Task] = {
         proxy=_segmentation_proxy,
         data_hint="scenes, a Cityscapes root or an image-and-mask folder",
     ),
+    "language": Task(
+        name="language",
+        quality="perplexity",
+        default_space="language",
+        default_data="pydoc",
+        default_band=(5_000_000, 15_000_000),  # parameters: about the paper's 7M and 15M ERUs (Table 3)
+        band_convention="parameters of the ERU language model at the Penn Treebank's 10,000 words (Table 3)",
+        searched_config=lambda config: config,
+        counts=_language_counts,
+        load_data=_language_data,
+        proxy=_language_proxy,
+        data_hint="pydoc (CPython's documentation, embedded) or a directory with ptb.train/valid/test.txt",
+        freeze=_language_freeze,
+        band_metric="params",
+        band_label="parameters",
+    ),
 }
 DEFAULT_TASK = "classification"
 
@@ -170,7 +224,11 @@ def get_task(name: str | None) -> Task:
 
 
 def config_from_json(text: str) -> Any:
-    """A stored config of any task (`search_spaces.segmentation.config_from_json`)."""
+    """A stored config of any task (`search_spaces.segmentation.config_from_json`; ERU/LSTM by their kind)."""
+    from search_spaces.eru_config import is_language_spec, resolve_language
+
+    if is_language_spec(text):
+        return resolve_language(text)
     from search_spaces.segmentation import config_from_json as from_json
 
     return from_json(text)

@@ -60,6 +60,11 @@ def measure_config(
     from nas.search.tasks import config_from_json
 
     config = config_from_json(config_json)  # a classifier or another task's network (nas/search/tasks.py)
+    if getattr(config, "task", None) == "language":  # ERU: latency and energy per token, one generation step
+        from profilers.language_latency import measure_language_config
+
+        got = measure_language_config(config, metrics, device, budget_s=budget_s, batch=batch, threads=threads)
+        return got | {"where": _where()}
     shape = (batch, config.in_channels, *config.input_size)
     out: dict[str, Any] = {"seconds": {}}
     if "latency_ms" in metrics:

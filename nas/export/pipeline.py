@@ -161,6 +161,9 @@ def export(
         raise ExportError(f"epochs={epochs!r} is invalid; valid: a positive integer")
     if not (isinstance(rtol, (int, float)) and rtol > 0):
         raise ExportError(f"rtol={rtol!r} is invalid; valid: a positive number such as {DEFAULT_RTOL}")
+    from nas.train.checks import check_train_settings
+
+    check_train_settings(seed=seed, image_size=image_size, epochs=epochs, batch_size=batch_size)  # before any data
 
     config, search = _source(spec, run=run, trial=trial, knee=knee, where=where)
     target = Path(out) if out is not None else Path("exports") / _default_name(spec, config, search)

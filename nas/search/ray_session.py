@@ -47,6 +47,13 @@ def ray_session(address: str | None, num_cpus: int | None) -> Iterator[float]:
         raise SearchError(
             f"cannot join the Ray cluster at {address!r} ({err}); start one with 'ray start --head'"
         ) from None
+    except Exception as err:  # e.g. "The current node timed out during startup" on an overloaded machine
+        if "timed out during startup" not in str(err):
+            raise
+        raise SearchError(
+            "Ray's local node did not start in time (the machine may be overloaded); run the command again, "
+            "or with --resume if its run directory has records"
+        ) from None
     startup = time.perf_counter() - t
     try:
         yield startup

@@ -63,6 +63,12 @@ CASES = [
     (["select", "RUN", "--where", "not " * 5000 + "latency_ms < 1"], "at most 2000"),
     (["select", "RUN", "--where", "not " * 60 + "latency_ms < 1"], "nested too deeply"),
     (["runs", "/nonexistent/runs"], "no directory"),
+    # export: checked before any data is loaded or anything is trained
+    (["export", "--config", "espnetv2-0.5", "--seed", "-1"], "--seed -1 is invalid"),
+    (["export", "--config", "espnetv2-0.5", "--image-size", "16"], "--image-size 16 is invalid"),
+    (["export", "--config", "espnetv2-0.5", "--batch-size", "1"], "--batch-size 1 is invalid"),
+    (["export", "--config", "espnetv2-0.5", "--out", "ONE_CLASS", "--force"], "is not an espnas export"),
+    (["export", "--config", "espnetv2-0.5", "--out", "FILE", "--force"], "is not a directory"),
     # profiling
     (["profile", "espnetv2-0.5", "--out", "DIR"], "is a directory; valid: a file path"),
 ]

@@ -504,10 +504,13 @@ def _run_tune(
             task=settings.task,
         )
         quality = get_task(settings.task).quality_metric  # the curve early stopping watches
+        from nas.search.objectives import get_objective
+
+        quality_mode = get_objective(get_task(settings.task).quality).direction  # "max"; perplexity: "min"
         if settings.early_stop == "asha" and job.train:
             scheduler = ASHAScheduler(
                 metric=quality,
-                mode="max",
+                mode=quality_mode,
                 time_attr="training_iteration",
                 max_t=settings.proxy_epochs + 1,
                 grace_period=1,
@@ -521,7 +524,11 @@ def _run_tune(
             )
         elif settings.early_stop == "median" and job.train:
             scheduler = MedianStoppingRule(
-                metric=quality, mode="max", time_attr="training_iteration", grace_period=1, min_samples_required=3
+                metric=quality,
+                mode=quality_mode,
+                time_attr="training_iteration",
+                grace_period=1,
+                min_samples_required=3,
             )
         else:
             scheduler = FIFOScheduler()

@@ -38,7 +38,12 @@ from nas.search.band import DEFAULT_BAND, band_text, check_band, fmt_count, pars
 from nas.search.checks import check_cluster_fits, check_settings
 from nas.search.errors import SearchError
 from nas.search.objectives import Objective, Selection, metric_name, select_objectives
-from nas.search.placement import check_gpu_placement, check_power_on_targets, power_checked_on_targets
+from nas.search.placement import (
+    check_gpu_placement,
+    check_power_on_targets,
+    check_power_where_trials_run,
+    power_checked_on_targets,
+)
 from nas.search.progress import Progress, progress_callback
 from nas.search.ray_session import default_concurrency, quiet_ray_logs, ray_session, start_measurers
 from nas.search.recorder import Recorder
@@ -261,8 +266,8 @@ def run_search(settings: SearchSettings, on_note: Callable[[str], None] | None =
             f"search space {space.source or space.name!r} varies no knob, so every trial would be the same config; "
             "valid: a space with at least one knob given as a list of choices or a {low, high} range"
         )
-    # With measuring targets, energy is asked of each target's actor once they start, not of this machine.
-    power_check = {"power_check": power_checked_on_targets} if settings.targets else {}
+    # With measuring targets or on a cluster, energy is asked where the measurements run once Ray is up.
+    power_check = {"power_check": power_checked_on_targets} if settings.targets or settings.address else {}
     selection = select_objectives(settings.objectives, settings.device, defaults=task.default_objectives, **power_check)
     check_gpu_placement(
         settings.device,
@@ -484,6 +489,8 @@ def _run_tune(
             gpus = 1.0 if settings.device.startswith("cuda") and not settings.targets else 0.0
         cluster_cpus = float(ray.cluster_resources().get("CPU", 1))
         check_cluster_fits(settings, cluster_cpus)  # a trial no node can hold would wait forever
+        if settings.address and not settings.targets and selection.has("energy"):
+            check_power_where_trials_run(settings.device, gpus, ray)
         concurrency = default_concurrency(
             settings.concurrency,
             settings.device,

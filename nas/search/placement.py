@@ -5,7 +5,8 @@
 - A fractional `--gpus-per-trial` packs several trials on one GPU; with latency or energy measured in the
   trial, one trial would time a GPU on which another is training.
 - Energy availability belongs to the device that measures: with measuring targets it is asked of each
-  target's actor, not of the machine that drives the search.
+  target's actor, and on a cluster (`--address`) of a task placed as a trial is, not of the machine that
+  drives the search.
 """
 
 from __future__ import annotations
@@ -32,8 +33,26 @@ def check_gpu_placement(device: str, gpus_per_trial: float | None, *, measuring:
 
 
 def power_checked_on_targets(device: str) -> tuple[bool, str]:
-    """The objective selection's power check where targets measure: decided per target once they start."""
-    return True, "checked on each measuring target when the search starts"
+    """The objective selection's power check where targets (or a cluster's trials) measure: decided where
+    they run, once Ray is up."""
+    return True, "checked where the measurements run when the search starts"
+
+
+def _probe_power(device: str) -> tuple[bool, str]:
+    from nas.search.objectives import energy_availability
+
+    return energy_availability(device)
+
+
+def check_power_where_trials_run(device: str, gpus_per_trial: float, ray: Any) -> None:
+    """Probe the power source from a Ray task placed with a trial's GPU share; `SearchError` if none."""
+    probe = ray.remote(num_cpus=0, num_gpus=gpus_per_trial)(_probe_power)
+    ok, reason = ray.get(probe.remote(device))
+    if not ok:
+        raise SearchError(
+            f"objective 'energy' cannot be measured where the trials run ({reason}); leave energy out of "
+            "--objectives, or measure on targets with a power source"
+        )
 
 
 def check_power_on_targets(measurers: Sequence[Any], targets: Sequence[str], get: Callable[[Any], Any]) -> None:
@@ -47,4 +66,4 @@ def check_power_on_targets(measurers: Sequence[Any], targets: Sequence[str], get
         )
 
 
-__all__ = ["check_gpu_placement", "check_power_on_targets", "power_checked_on_targets"]
+__all__ = ["check_gpu_placement", "check_power_on_targets", "check_power_where_trials_run", "power_checked_on_targets"]

@@ -50,3 +50,20 @@ def test_a_measuring_actor_answers_for_its_own_device(monkeypatch):
     asked = []
     monkeypatch.setattr(objectives, "energy_availability", lambda device: asked.append(device) or (True, "x"))
     assert Measurer("a10g", "cuda", 1.0, 1, 1).power() == (True, "x") and asked == ["cuda"]
+
+
+def test_on_a_cluster_energy_is_probed_from_a_task_placed_like_a_trial(monkeypatch):
+    placed: list[dict] = []
+
+    class FakeRay:
+        @staticmethod
+        def remote(**resources):
+            placed.append(resources)
+            return lambda fn: types.SimpleNamespace(remote=lambda device: fn(device))
+
+        get = staticmethod(lambda x: x)
+
+    monkeypatch.setattr(objectives, "energy_availability", lambda device: (False, f"no NVML on {device}"))
+    with pytest.raises(SearchError, match=r"where the trials run \(no NVML on cuda\)"):
+        placement.check_power_where_trials_run("cuda", 1.0, FakeRay)
+    assert placed == [{"num_cpus": 0, "num_gpus": 1.0}]

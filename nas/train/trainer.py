@@ -513,9 +513,10 @@ def train(
         trainer.load_state_dict(payload)
         print(f"resuming from epoch {trainer.epoch} of {epochs} (checkpoint {path})", flush=True)
     created = fresh_files(path) if payload is None else []
+    if path is not None:
+        remove_stale_temps(path.parent)  # a kill -9 during a checkpoint write leaves its temporary file
     if payload is None and path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(path.parent)  # a kill -9 during a checkpoint write leaves its temporary file
         write_text_atomic(path.parent / "config.json", cfg.to_json(indent=2) + "\n")
         save_checkpoint(path, trainer, cfg, settings)
     saved = trainer.epoch  # the epoch the checkpoint on disk holds

@@ -87,3 +87,15 @@ def test_stale_checkpoint_temp_files_are_removed_on_the_next_run(tmp_path):
     (tmp_path / "keep.tmp").write_text("a user's file")
     assert [p.name for p in remove_stale_temps(tmp_path)] == [".checkpoint.pt.abcd1234.tmp"]
     assert (tmp_path / "keep.tmp").exists()
+
+
+@pytest.mark.slow  # one real epoch on the digits (seconds idle, minutes on a loaded 2-core machine)
+def test_resume_of_a_training_removes_the_temp_file_a_kill_left(tmp_path):
+    """kill -9 in the middle of a checkpoint write leaves `.checkpoint.pt.XXXXXXXX.tmp`; --resume removes it."""
+    from nas.train.trainer import train
+
+    out = tmp_path / "out"
+    train("espnetv2-0.5", "digits", epochs=1, batch_size=64, out_dir=out, progress=False)
+    (out / ".checkpoint.pt.k1ll3d00.tmp").write_bytes(b"")
+    train("espnetv2-0.5", "digits", epochs=1, batch_size=64, out_dir=out, resume=True, progress=False)
+    assert not (out / ".checkpoint.pt.k1ll3d00.tmp").exists()

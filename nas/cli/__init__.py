@@ -56,7 +56,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(argv[0] if argv else None)
+    try:
+        parser = build_parser(argv[0] if argv else None)  # imports the command's module (torch, Ray: seconds)
+    except KeyboardInterrupt:
+        name = f"espnas {argv[0]}" if argv and argv[0] in COMMANDS else "espnas"
+        print(f"{name}: interrupted; nothing was kept (run the command again)", file=sys.stderr)
+        return 130
     args = parser.parse_args(argv)
     args.argv = argv  # commands that can resume rebuild their command line from it
     try:

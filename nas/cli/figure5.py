@@ -27,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "figure5",
         help="the paper's Figure 5: latency, power and energy per image against batch size, ESPNetv2 vs baselines",
         description="Measure ESPNetv2 (0.5, 1.0, 1.5, 2.0) against ShuffleNetV2-1.0 and MobileNetV2 (from "
-        "torchvision, where it imports) at each batch size: latency with its 95%% CI and, where the device has "
-        "a power source, power and energy per image with 95%% intervals. Baselines that cannot be built are "
+        "torchvision, where it imports) at each batch size: latency with its 95% CI and, where the device has "
+        "a power source, power and energy per image with 95% intervals. Baselines that cannot be built are "
         "named with the reason.",
     )
     p.add_argument("--device", default="cuda", help="cpu, cuda or cuda:N (default: cuda)")

@@ -99,7 +99,8 @@ def test_search_ctrl_c_marks_the_run_interrupted_and_resume_says_where(tmp_path,
     note = (
         f"note: resuming {run_dir} at trial 1 of 16 (0 complete, 0 failed, 0 pruned, 1 infeasible recorded); 16 to run"
     )
-    assert note in lines and lines.index(note) < 3  # said before the trials run, not at the end
+    assert note in " ".join(out.split())  # (wrapped between words at 80 columns)
+    assert lines[1].startswith(f"note: resuming {run_dir}")  # said before the trials run, not at the end
     assert "interrupted" not in read_metadata(run_dir) and read_metadata(run_dir)["ended"]
 
 
@@ -131,3 +132,15 @@ def test_export_ctrl_c_says_nothing_was_written(monkeypatch, capsys, kept):
         assert "resume with" not in err
     else:
         assert err.endswith("resume with: espnas export --config espnetv2-0.5 --epochs 10 --quiet\n")
+
+
+def test_ctrl_c_while_the_command_starts_is_130_and_one_line(monkeypatch, capsys):
+    import nas.cli
+
+    def slow_import(command):  # Ctrl-C while torch or Ray is still importing
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nas.cli, "build_parser", slow_import)
+    code, out, err = run_cli(capsys, "profile", "espnetv2-0.5")
+    assert code == 130 and out == ""
+    assert err == "espnas profile: interrupted; nothing was kept (run the command again)\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 
@@ -16,6 +17,7 @@ from nas.search.objectives import select_objectives
 from nas.search.space import load_space
 from nas.search.tasks import TASKS, config_from_json, get_task
 from nas.search.trial import TrialJob, run_trial
+from nas.train.data.segmentation import load_segmentation_data
 from profilers.segmentation_counting import count_segmentation
 from search_spaces import EESPConfig
 from search_spaces.segmentation import SEGMENTATION_PRESETS, SegmentationConfig
@@ -68,7 +70,7 @@ def test_stored_configs_of_either_task_round_trip() -> None:
 
 
 def test_cli_settings_follow_the_task() -> None:
-    parser = build_parser()
+    parser = build_parser("search")
     seg = settings_from_args(parser.parse_args(["search", "--task", "segmentation"]))
     assert seg.task == "segmentation" and seg.data == "scenes"
     assert tuple(seg.flops) == get_task("segmentation").default_band
@@ -76,7 +78,10 @@ def test_cli_settings_follow_the_task() -> None:
     assert plain.task == "classification" and plain.data == "digits" and tuple(plain.flops) == (28_000_000, 284_000_000)
 
 
-def test_segmentation_trial_runs_without_ray() -> None:
+def test_segmentation_trial_runs_without_ray(monkeypatch: pytest.MonkeyPatch) -> None:
+    small = load_segmentation_data("scenes", 32, n_train=16, n_val=8)
+    task = dataclasses.replace(TASKS["segmentation"], load_data=lambda source, size, seed: small)
+    monkeypatch.setitem(TASKS, "segmentation", task)
     cfg = SegmentationConfig.from_scale(0.5)
     job = TrialJob(
         train=True, measure=("latency_ms",), data="scenes", image_size=32, proxy_epochs=1, proxy_max_steps=2,

@@ -16,12 +16,20 @@ like 224x224 and 1000 classes for the classifier); the proxy trains them at the 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from nas.search.space import SearchSpace, SpaceError, _parse_knob
-from search_spaces.errors import ConfigError
+from search_spaces.errors import ConfigError, EspnasError
 from search_spaces.eru_config import PTB_VOCAB, ERUConfig
+
+# nas.search.space imports this module to hand language spaces over (`parse_space`); so that no import cycle
+# forms, its knob parser, SearchSpace class and error class come in as arguments instead of imports.
+KnobParser = Callable[[str, str, Any], Any]
+
+
+class LanguageSpaceError(EspnasError, ValueError):
+    """A sample that names a knob the language space does not have."""
+
 
 LANGUAGE_DEFAULTS: dict[str, Any] = {
     "embedding": 400,
@@ -44,8 +52,12 @@ def is_language_space(data: Mapping[str, Any]) -> bool:
     return isinstance(knobs, Mapping) and "hidden" in knobs
 
 
-def parse_language_space(data: Mapping[str, Any], source: str = "<dict>") -> SearchSpace:
-    """Validate a language space file; every error is one line naming the key."""
+def parse_language_space(
+    data: Mapping[str, Any], source: str, *, parse_knob: KnobParser, space_class: Any, error: type[Exception]
+) -> Any:
+    """Validate a language space file; every error is one line naming the key. Called by
+    `nas.search.space.parse_space`, which passes its `_parse_knob`, `SearchSpace` and `SpaceError`."""
+    SpaceError = error
     unknown = sorted(set(data) - set(_TOP_LEVEL))
     if unknown:
         raise SpaceError(f"{source}: unknown key {unknown[0]!r}; valid top-level keys: {', '.join(_TOP_LEVEL)}")
@@ -63,11 +75,11 @@ def parse_language_space(data: Mapping[str, Any], source: str = "<dict>") -> Sea
         value = merged[key]
         if isinstance(value, (list, Mapping)) and key in ("dropout", "tie_weights"):
             raise SpaceError(f"{source}: knobs.{key} must be one fixed value in a language space")
-    knobs = tuple(_parse_knob(f"{source}: knobs.{key}", key, value) for key, value in merged.items())
+    knobs = tuple(parse_knob(f"{source}: knobs.{key}", key, value) for key, value in merged.items())
     description = data.get("description", "")
     if not isinstance(description, str):
         raise SpaceError(f"{source}: description must be a string")
-    space = SearchSpace(name=name, knobs=knobs, description=description, source=source)
+    space = space_class(name=name, knobs=knobs, description=description, source=source)
     rng = random.Random(0)
     last: ConfigError | None = None
     for _ in range(200):
@@ -79,11 +91,11 @@ def parse_language_space(data: Mapping[str, Any], source: str = "<dict>") -> Sea
     raise SpaceError(f"{source}: no valid ERU in 200 random samples of this space (last: {last})")
 
 
-def sample_to_language(flat: Mapping[str, Any], space: SearchSpace) -> ERUConfig:
+def sample_to_language(flat: Mapping[str, Any], space: Any) -> ERUConfig:
     """Freeze one sampled flat dict into a validated ERU config at the PTB's vocabulary (10,000 words)."""
     unknown = sorted(set(flat) - set(LANGUAGE_KNOBS))
     if unknown:
-        raise SpaceError(f"unknown knob {unknown[0]!r} in the sample; valid knobs: {', '.join(LANGUAGE_KNOBS)}")
+        raise LanguageSpaceError(f"unknown knob {unknown[0]!r} in the sample; valid knobs: {', '.join(LANGUAGE_KNOBS)}")
     values = {k.name: k.value for k in space.knobs if k.kind == "fixed"}
     values.update(flat)
     merged = dict(LANGUAGE_DEFAULTS) | values
@@ -104,6 +116,6 @@ def sample_to_language(flat: Mapping[str, Any], space: SearchSpace) -> ERUConfig
     )
 
 
-def freeze_language(flat: Mapping[str, Any], space: SearchSpace) -> ERUConfig:
+def freeze_language(flat: Mapping[str, Any], space: Any) -> ERUConfig:
     """The task registry's bridge (nas/search/tasks.py)."""
     return sample_to_language(flat, space)

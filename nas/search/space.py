@@ -184,7 +184,7 @@ def parse_space(data: Mapping[str, Any], source: str = "<dict>") -> SearchSpace:
     if isinstance(data, Mapping) and isinstance(data.get("knobs"), Mapping) and "hidden" in data["knobs"]:
         from nas.search.language_space import parse_language_space  # the ERU's knobs (--task language)
 
-        return parse_language_space(data, source)
+        return parse_language_space(data, source, parse_knob=_parse_knob, space_class=SearchSpace, error=SpaceError)
     unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
     if unknown:
         raise SpaceError(f"{source}: unknown key {unknown[0]!r}; valid top-level keys: {', '.join(TOP_LEVEL_KEYS)}")

@@ -12,8 +12,8 @@ from nas.cli import build_parser
 from nas.cli.search import settings_from_args
 from nas.search.band import check_band
 from nas.search.errors import SearchError
-from nas.search.language_space import parse_language_space, sample_to_language
-from nas.search.space import SpaceError, load_space
+from nas.search.language_space import sample_to_language
+from nas.search.space import SpaceError, load_space, parse_space
 from nas.search.tasks import config_from_json, get_task
 from nas.search.trial import TrialJob, run_trial
 from profilers.language_counting import count_language
@@ -54,9 +54,9 @@ def test_the_band_bounds_parameters_at_the_ptb_vocabulary() -> None:
 
 def test_space_errors_are_one_line() -> None:
     with pytest.raises(SpaceError, match="unknown knob 'depth_L3' for a language space"):
-        parse_language_space({"knobs": {"hidden": 100, "depth_L3": 3}})
+        parse_space({"knobs": {"hidden": 100, "depth_L3": 3}})
     with pytest.raises(SpaceError, match="no valid ERU"):
-        parse_language_space({"knobs": {"hidden": 10, "branches": 3}})
+        parse_space({"knobs": {"hidden": 10, "branches": 3}})
 
 
 def test_stored_configs_round_trip() -> None:

@@ -54,6 +54,7 @@ from nas.search.resume import (
     check_study_arches,
     latest_run,
     reconcile,
+    repair_timings,
     resume_seed,
     resumed_settings,
     stored_space,
@@ -244,6 +245,7 @@ def run_search(settings: SearchSettings, on_note: Callable[[str], None] | None =
     import optuna
 
     from nas.search.rollback import remove_run, run_guard
+    from results.files import remove_stale_temps
     from results.store import RunWriter, read_metadata, read_trials
 
     t_begin = time.perf_counter()
@@ -321,6 +323,9 @@ def run_search(settings: SearchSettings, on_note: Callable[[str], None] | None =
         storage_url = _storage_url(settings, run_dir)
         existing = read_trials(run_dir, stored_meta)
         notes += check_study(storage_url, settings.storage is None, run_dir, existing, STUDY_NAME)
+        for leftover in (run_dir, run_dir / "trials"):  # what a kill -9 mid-write left (atomic writes' temps)
+            remove_stale_temps(leftover)
+        repair_timings(run_dir)
         writer = RunWriter.open_existing(run_dir)
         created_dir = False
         if writer.metadata.pop("failure", None) is not None:

@@ -20,6 +20,7 @@ def corpus():
     return load_corpus("pydoc").head(600)
 
 
+@pytest.mark.slow  # tracing and checking the step: about 20 s on a busy 2-core machine
 def test_export_writes_checked_weights_and_a_torchscript_step(corpus, tmp_path: Path) -> None:
     got = export_language(TINY, data=corpus, train=False, formats="torchscript", out=tmp_path / "e", progress=False)
     root = got.path

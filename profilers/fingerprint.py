@@ -7,7 +7,6 @@ compare only when their fingerprints match on the fields in `COMPARABLE_KEYS`.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import os
 import platform
 import socket
@@ -17,6 +16,7 @@ from typing import Any
 import torch
 
 from profilers.backend import BackendUnavailable, cuda_index, device_type
+from results.timestamps import now_iso
 
 #: Fields that must agree for two measurements to be comparable.
 # `runtime`/`runtime_version` are set by profilers.runtimes (absent: the PyTorch forms, as before).
@@ -112,7 +112,7 @@ def fingerprint(device: str = "cpu", *, threads: int | None = None) -> dict[str,
         "cpu_freq_mhz": _cpu_freq_mhz(),
         "host": socket.gethostname(),
         "platform": platform.platform(),
-        "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "time": now_iso(),
     }
     if kind == "cpu":
         fp["device_name"] = fp["cpu"]

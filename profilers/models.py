@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from profilers.backend import device_type
-from search_spaces.errors import EspnasError
+from search_spaces.errors import EspnasError, one_line
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -201,7 +201,7 @@ def prepare(
         with torch.inference_mode():
             prepared.forward()
     except (RuntimeError, NotImplementedError, TypeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = one_line(err)
         raise EspnasError(
             f"{label} does not run on {device} with dtype={dtype}, channels_last={channels_last}, "
             f"compile={compile}, input {tuple(shape)}: {first}"

@@ -32,7 +32,7 @@ from profilers.fingerprint import fingerprint
 from profilers.latency import WARMUP_SHARE, LatencyResult, LatencySession
 from profilers.models import Prepared, input_shape_for, load_model, model_label, parse_dtype, thread_scope
 from profilers.stats import StoppingRule
-from search_spaces.errors import EspnasError
+from search_spaces.errors import EspnasError, one_line
 
 #: Relative error bound against the eager fp32 output (max |out - ref| / max |ref|), by dtype. fp32 runtimes
 #: reorder float sums and fold BN (~1e-6); fp16/bf16 round every activation.
@@ -47,11 +47,6 @@ class RuntimeUnavailable(EspnasError):
 
 class RuntimeRefused(EspnasError):
     """A runtime that failed to load or run the model, or whose output disagrees with eager PyTorch."""
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0][:300]}" if text else type(err).__name__
 
 
 @dataclass
@@ -97,7 +92,7 @@ class Runtime:
         try:
             return self._probe(device)
         except Exception as err:  # a broken install is a reason, not a crash
-            return Availability(False, _first_line(err))
+            return Availability(False, one_line(err, 300, with_type=True))
 
     def require(self, device: str, dtype: str) -> None:
         avail = self.availability(device, dtype)
@@ -377,7 +372,7 @@ def load_checked(
     except EspnasError:
         raise
     except Exception as err:  # the runtime's own error types: shown, then refused
-        raise RuntimeRefused(f"runtime {rt.name!r} cannot run {label}: {_first_line(err)}") from None
+        raise RuntimeRefused(f"runtime {rt.name!r} cannot run {label}: {one_line(err, 300, with_type=True)}") from None
     bound = rtol if rtol is not None else RTOL[dtype]
     err = rel_error(output, reference)
     if not err <= bound:

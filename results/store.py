@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from results.files import atomic_path, write_json_atomic
+from results.timestamps import now_iso
 from search_spaces.errors import EspnasError
 
 SCHEMA = 1
@@ -94,11 +95,6 @@ class Objective:
 
     def to_dict(self) -> dict[str, str]:
         return {"name": self.name, "direction": self.direction, "unit": self.unit}
-
-
-def now_iso() -> str:
-    """The current UTC time as an ISO-8601 string (seconds precision), as stored in runs."""
-    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
 
 
 def _default_versions() -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from typing import Any
 
@@ -132,7 +133,10 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
     fields (`dest`), so they pass through; only the band, the lists and the progress switch are converted."""
     from nas.search.tasks import get_task
 
-    values = {key: value for key, value in vars(args).items() if value is not None}
+    # only settings: the parser's own entries (command, run, ...) and the CLI switches are not
+    # (tests/nas/search/test_settings.py checks that every option is one or the other)
+    settings = {f.name for f in dataclasses.fields(SearchSettings)}
+    values = {key: value for key, value in vars(args).items() if value is not None and key in settings}
     task = get_task(getattr(args, "task", None))
     values.setdefault("data", task.default_data)
     values.update(

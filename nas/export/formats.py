@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nas.export.layout import ONNX_FILE, TORCHSCRIPT_FILE, WEIGHTS_FILE, WEIGHTS_FORMAT, ExportError
-from nas.export.loading import _one_line
 from results.files import atomic_path
-from search_spaces.errors import EspnasError
+from search_spaces.errors import EspnasError, one_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -166,7 +165,7 @@ def export_onnx(
             outputs.append(session.run(None, {name: x.numpy()})[0])
         except Exception as err:  # onnxruntime's own error types; a file that cannot run is a failed check
             raise ExportError(
-                f"{ONNX_FILE} does not run in onnxruntime on input {tuple(x.shape)} ({_one_line(err)}); "
+                f"{ONNX_FILE} does not run in onnxruntime on input {tuple(x.shape)} ({one_line(err)}); "
                 "nothing was exported"
             ) from None
     runtime = f"onnxruntime {onnxruntime.__version__}"
@@ -201,7 +200,7 @@ def _format_failure(name: str) -> Iterator[None]:
     except Exception as err:
         others = ",".join(f for f in FORMATS if f != name)
         raise ExportError(
-            f"{name} export failed ({type(err).__name__}: {_one_line(err)}); nothing was exported. "
+            f"{name} export failed ({type(err).__name__}: {one_line(err)}); nothing was exported. "
             f"Leave the format out with --formats {others}: training resumes from its checkpoint"
         ) from err
 

@@ -7,7 +7,6 @@ Only the standard library is imported at module level (`import nas` stays cheap)
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import math
@@ -185,8 +184,3 @@ def espnas_version() -> str:
         return version("espnas")
     except Exception:  # running from a checkout that is not installed
         return "unknown"
-
-
-def now_iso() -> str:
-    """The current UTC time, ISO-8601 to the second."""
-    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()

@@ -26,7 +26,7 @@ from nas.export.layout import (
     manifest_digest_line,
     sha256_file,
 )
-from search_spaces.errors import EspnasError
+from search_spaces.errors import EspnasError, one_line
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -51,7 +51,7 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ExportDirError(f"{path} is not valid JSON ({_one_line(err)}); re-export the model") from None
+        raise ExportDirError(f"{path} is not valid JSON ({one_line(err)}); re-export the model") from None
     files = manifest.get("files") if isinstance(manifest, dict) else None
     if not isinstance(files, dict) or manifest.get("schema") != MANIFEST_SCHEMA:
         raise ExportDirError(
@@ -111,7 +111,7 @@ def read_config(directory: str | Path) -> EESPConfig:
         return config_from_json(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as err:
         # ConfigError is a ValueError; json.JSONDecodeError is too.
-        raise ExportDirError(f"{path} is not a valid EESP config: {_one_line(err)}") from None
+        raise ExportDirError(f"{path} is not a valid EESP config: {one_line(err)}") from None
 
 
 def read_weights_metadata(directory: str | Path) -> dict[str, str]:
@@ -125,7 +125,7 @@ def read_weights_metadata(directory: str | Path) -> dict[str, str]:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
     except Exception as err:  # safetensors raises SafetensorError / OSError / ValueError on a bad header
-        raise ExportDirError(f"{path} is corrupted or not a safetensors file ({_one_line(err)})") from None
+        raise ExportDirError(f"{path} is corrupted or not a safetensors file ({one_line(err)})") from None
     if metadata.get("format") != WEIGHTS_FORMAT:
         raise ExportDirError(f"{path} was not written by 'espnas export' (no '{WEIGHTS_FORMAT}' metadata)")
     return metadata
@@ -155,7 +155,7 @@ def load(directory: str | Path, *, deploy: bool = False, device: str = "cpu") ->
     try:
         tensors = load_file(str(root / WEIGHTS_FILE))
     except Exception as err:  # truncated data after a valid header
-        raise ExportDirError(f"{root / WEIGHTS_FILE} is corrupted ({_one_line(err)}); re-export the model") from None
+        raise ExportDirError(f"{root / WEIGHTS_FILE} is corrupted ({one_line(err)}); re-export the model") from None
     _check_tensors(root, expected, tensors)
     model.load_state_dict(tensors, strict=True)
     model.eval()
@@ -197,9 +197,3 @@ def _check_tensors(root: Path, expected: dict[str, Any], tensors: dict[str, Any]
         if wrong:
             parts.append(f"{len(wrong)} of the wrong shape (e.g. {wrong[0]}, file vs config)")
         raise ExportDirError(f"{WEIGHTS_FILE} does not fit {CONFIG_FILE} in {root}: tensors " + "; ".join(parts))
-
-
-def _one_line(err: BaseException) -> str:
-    """An exception's message squeezed onto one line (third-party errors can span several)."""
-    text = " ".join(str(err).split())
-    return text if len(text) <= 200 else text[:197] + "..."

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from nas.export.layout import MANIFEST_FILE, ONNX_FILE, TORCHSCRIPT_FILE, now_iso
+from nas.export.layout import MANIFEST_FILE, ONNX_FILE, TORCHSCRIPT_FILE
 from nas.export.result import fmt_pct, fmt_value
+from results.timestamps import now_iso
 
 if TYPE_CHECKING:  # pragma: no cover
     from nas.export.result import ExportResult

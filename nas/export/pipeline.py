@@ -72,7 +72,6 @@ from nas.export.layout import (
     ExportError,
     check_target,
     move_into_place,
-    now_iso,
     plain,
     plain_tree,
     remove_leftovers,
@@ -83,6 +82,7 @@ from nas.export.model_card import model_card
 from nas.export.reprofile import count_summary, local_fingerprint, profile_export
 from nas.export.result import ExportResult
 from results.files import write_text_atomic
+from results.timestamps import now_iso
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn

@@ -37,7 +37,7 @@ from typing import Any
 from nas.search.band import DEFAULT_BAND, band_text, check_band, fmt_count, parse_band, parse_count
 from nas.search.checks import check_cluster_fits, check_settings
 from nas.search.errors import SearchError
-from nas.search.objectives import Objective, Selection, metric_name, select_objectives
+from nas.search.objectives import SearchObjective, Selection, metric_name, select_objectives
 from nas.search.placement import (
     check_gpu_placement,
     check_power_on_targets,
@@ -130,13 +130,14 @@ class SearchSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchSettings:
-        known = {f for f in cls.__dataclass_fields__}
-        values = {k: v for k, v in data.items() if k in known}
-        for key in ("flops", "targets"):
-            if key in values and values[key] is not None:
-                values[key] = tuple(values[key])
-        if values.get("objectives") is not None:
-            values["objectives"] = tuple(values["objectives"])
+        """The inverse of `to_dict` (JSON lists back to tuples). An unknown key is refused, not dropped: a
+        misspelt setting must not silently fall back to its default. (No setting has ever been removed, so
+        every stored run.json reads back.)"""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise SearchError(f"unknown search setting(s) {', '.join(map(repr, unknown))}; valid: {', '.join(known)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}  # JSON lists: tuples
         return cls(**values)
 
 
@@ -370,20 +371,12 @@ def run_search(settings: SearchSettings, on_note: Callable[[str], None] | None =
                 notes.append(RESEEDED_NOTE.format(seed=sampler_seed, n=len(study.trials)))
 
         ray_startup = 0.0
-        if remaining > 0 and selection.needs("train"):
-            try:
-                import nas.train.proxy  # noqa: F401
-            except ImportError as err:
-                raise SearchError(
-                    f"the accuracy objective needs the proxy trainer nas.train.proxy, which cannot be imported "
-                    f"({err}); search other objectives, e.g. --objectives latency,params"
-                ) from None
         for note in notes if on_note else ():
             on_note(note)  # notes known before the trials start are shown now, not at the end
         if remaining > 0:
             try:
                 ray_startup = _run_tune(
-                    settings, space, selection, recorder, storage, remaining, notes, sampler_seed=sampler_seed
+                    settings, space, selection, recorder, storage, remaining, sampler_seed=sampler_seed
                 )
             except KeyboardInterrupt:
                 raise _interrupted(run_dir, writer, recorder, new_run=not resumed) from None
@@ -461,7 +454,6 @@ def _run_tune(
     recorder: Recorder,
     storage: Any,
     remaining: int,
-    notes: list[str],
     *,
     sampler_seed: int,
 ) -> float:
@@ -617,7 +609,7 @@ def _outcome(
     )
 
 
-def objectives_of(settings: SearchSettings) -> list[Objective]:
+def objectives_of(settings: SearchSettings) -> list[SearchObjective]:
     """The objectives a settings object would search (for printing before the run starts)."""
     defaults = get_task(settings.task).default_objectives
     return list(select_objectives(settings.objectives, settings.device, defaults=defaults).objectives)

@@ -20,7 +20,7 @@ class ObjectiveError(EspnasError, ValueError):
 
 
 @dataclass(frozen=True)
-class Objective:
+class SearchObjective:
     """One optimisable quantity: `metric` is its record column, `direction` "max" or "min"."""
 
     name: str
@@ -47,28 +47,30 @@ class Objective:
 
 
 _WORST = 1e12
-REGISTRY: dict[str, Objective] = {
+REGISTRY: dict[str, SearchObjective] = {
     o.name: o
     for o in (
-        Objective("accuracy", "accuracy", "max", "fraction", "train", infeasible_value=0.0),
+        SearchObjective("accuracy", "accuracy", "max", "fraction", "train", infeasible_value=0.0),
         # segmentation's quality (nas/search/tasks.py): mean IoU over the classes, as a fraction
-        Objective("miou", "miou", "max", "fraction", "train", infeasible_value=0.0),
+        SearchObjective("miou", "miou", "max", "fraction", "train", infeasible_value=0.0),
         # the language task's quality: validation perplexity of the proxy training (nas/train/language.py)
-        Objective("perplexity", "perplexity", "min", "ppl", "train", infeasible_value=_WORST),
-        Objective("latency", "latency_ms", "min", "ms", "measure", per_target=True, infeasible_value=_WORST),
+        SearchObjective("perplexity", "perplexity", "min", "ppl", "train", infeasible_value=_WORST),
+        SearchObjective("latency", "latency_ms", "min", "ms", "measure", per_target=True, infeasible_value=_WORST),
         # predicted from a latency table (profilers.predictor; espnas predictor build), not measured
-        Objective("latency_pred", "latency_pred_ms", "min", "ms", "predict", infeasible_value=_WORST),
-        Objective("energy", "energy_mj", "min", "mJ/image", "measure", per_target=True, infeasible_value=_WORST),
-        Objective("peak_memory", "peak_memory_mb", "min", "MB", "measure", per_target=True, infeasible_value=_WORST),
-        Objective("params", "params", "min", "count", "analytic", infeasible_value=_WORST),
-        Objective("macs", "macs", "min", "MACs", "analytic", infeasible_value=_WORST),
+        SearchObjective("latency_pred", "latency_pred_ms", "min", "ms", "predict", infeasible_value=_WORST),
+        SearchObjective("energy", "energy_mj", "min", "mJ/image", "measure", per_target=True, infeasible_value=_WORST),
+        SearchObjective(
+            "peak_memory", "peak_memory_mb", "min", "MB", "measure", per_target=True, infeasible_value=_WORST
+        ),
+        SearchObjective("params", "params", "min", "count", "analytic", infeasible_value=_WORST),
+        SearchObjective("macs", "macs", "min", "MACs", "analytic", infeasible_value=_WORST),
     )
 }
 ALIASES = {o.metric: o.name for o in REGISTRY.values()} | {"memory": "peak_memory", "flops": "macs"}
 DEFAULT_OBJECTIVES = ("accuracy", "latency", "energy")
 
 
-def get_objective(name: str) -> Objective:
+def get_objective(name: str) -> SearchObjective:
     """Look an objective up by name or metric column (`latency` or `latency_ms`)."""
     key = ALIASES.get(name.strip(), name.strip())
     if key not in REGISTRY:
@@ -80,7 +82,7 @@ def get_objective(name: str) -> Objective:
 class Selection:
     """The objectives a run optimises, and notes on defaults that were dropped (with why)."""
 
-    objectives: tuple[Objective, ...]
+    objectives: tuple[SearchObjective, ...]
     notes: tuple[str, ...] = ()
 
     @property
@@ -104,10 +106,8 @@ class Selection:
 
 def energy_availability(device: str) -> tuple[bool, str]:
     """Whether energy per image can be measured on `device`, and why not (never raises)."""
-    try:
-        from profilers.energy import power_available
-    except ImportError as err:  # the energy profiler is an optional piece of the profilers package
-        return False, f"no energy profiler ({err})"
+    from profilers.energy import power_available
+
     try:
         result = power_available(device)
     except Exception as err:  # a probe that fails is the same as no power source, with its reason
@@ -135,7 +135,7 @@ def select_objectives(
         names = [n for n in names.split(",") if n.strip()]
     if not names:
         raise ObjectiveError(f"no objectives given; valid: a comma-separated list of {', '.join(REGISTRY)}")
-    chosen: list[Objective] = []
+    chosen: list[SearchObjective] = []
     for name in names:
         obj = get_objective(name)
         if obj in chosen:

@@ -16,15 +16,9 @@ from typing import Any
 
 from nas.search.band import Verdict
 from nas.search.objectives import Selection, metric_name
+from results.timestamps import now_iso
 
 TIMINGS_FILE = "search_timings.jsonl"
-
-
-def _now_iso(t: float | None = None) -> str:
-    import datetime as dt
-
-    stamp = dt.datetime.fromtimestamp(time.time() if t is None else t, dt.UTC)
-    return stamp.replace(microsecond=0).isoformat()
 
 
 class Recorder:
@@ -88,7 +82,7 @@ class Recorder:
         return rec
 
     def record_infeasible(self, number: int, verdict: Verdict, seconds: float) -> None:
-        now = _now_iso()
+        now = now_iso()
         rec = self.base_record(number, verdict)
         rec.update(status="infeasible", reason=verdict.reason, started_at=now, ended_at=now, duration_s=seconds)
         with self.lock:
@@ -130,8 +124,8 @@ class Recorder:
             reason=reason,
             curve_json=result.get("espnas_curve_json"),
             fingerprint_json=result.get("espnas_fingerprint_json"),
-            started_at=_now_iso(t0) if t0 else None,
-            ended_at=_now_iso(t1 or time.time()),
+            started_at=now_iso(t0) if t0 else None,
+            ended_at=now_iso(t1 or time.time()),
             duration_s=(t1 - t0) if t0 and t1 else None,
         )
         if status != "complete":

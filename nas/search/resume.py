@@ -18,6 +18,7 @@ from typing import Any
 from nas.search.errors import SearchError
 from nas.search.objectives import Selection
 from nas.search.samplers import SAMPLERS
+from search_spaces.errors import one_line
 
 OPTUNA_FILE = "optuna.db"
 RESEEDED_NOTE = "resume: sampler re-seeded with {seed} (seed + {n} trials in the study), so it proposes new configs"
@@ -106,7 +107,7 @@ def check_study(storage_url: str, default_storage: bool, run_dir: Path, trials: 
     try:
         summaries = optuna.get_all_study_summaries(storage=optuna.storages.RDBStorage(storage_url))
     except Exception as err:  # not a database, or one of another program
-        raise SearchError(f"cannot read the Optuna storage of {run_dir} ({_first_line(err)}); restore it") from None
+        raise SearchError(f"cannot read the Optuna storage of {run_dir} ({one_line(err)}); restore it") from None
     study = next((s for s in summaries if s.study_name == study_name), None)
     if study is None:
         if recorded:
@@ -156,11 +157,6 @@ def repair_timings(run_dir: Path) -> bool:
 def resume_seed(seed: int, trials_in_study: int) -> int:
     """A resumed sampler's seed: a fresh random stream (the first run's seed would replay its proposals)."""
     return (seed + trials_in_study) % (2**31 - 1)
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return (text[0] if text else type(err).__name__)[:200]
 
 
 def reconcile(study: Any, trials: Any, selection: Selection) -> tuple[int, int]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas.search.objectives import metric_name
+from search_spaces.errors import one_line
 
 
 @dataclass(frozen=True)
@@ -179,15 +180,6 @@ def _where() -> dict[str, Any]:
 RETRY_SEED_STRIDE = 100_003
 
 
-def _one_line(err: BaseException) -> str:
-    message = str(err)
-    if message.startswith("Caught ") and "Original Traceback" in message:  # from a DataLoader worker
-        lines = [line.strip() for line in message.splitlines() if line.strip()]
-        return lines[-1][:300]  # the worker's own "Type: cause" line, not the wrapper's
-    text = f"{type(err).__name__}: {message}".strip().splitlines()
-    return text[0][:300] if text else type(err).__name__
-
-
 def run_trial(config: Mapping[str, Any], job: TrialJob, report: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     """One trial, as a plain function of its config: proxy training, then measurement. Returns the final
     result dict (also used without Ray in tests). `report` receives per-epoch accuracy for early stopping."""
@@ -238,7 +230,7 @@ def run_trial(config: Mapping[str, Any], job: TrialJob, report: Callable[[dict[s
                 )
                 ok, reason = bool(proxy.ok), proxy.reason
             except Exception as err:  # a failing trial is recorded with its reason; the search goes on
-                ok, reason, proxy = False, _one_line(err), None
+                ok, reason, proxy = False, one_line(err, 300, with_type=True), None
                 traceback.print_exc()
             seconds["train"] = seconds.get("train", 0.0) + time.perf_counter() - t
             if ok and proxy is not None and math.isfinite(float(proxy.value)):
@@ -259,7 +251,7 @@ def run_trial(config: Mapping[str, Any], job: TrialJob, report: Callable[[dict[s
             result.update(_measure_all(config_json, job))
         except Exception as err:
             traceback.print_exc()
-            result.update(espnas_status="failed", espnas_reason=f"measurement: {_one_line(err)}")
+            result.update(espnas_status="failed", espnas_reason=f"measurement: {one_line(err, 300, with_type=True)}")
         seconds["measure"] = time.perf_counter() - t
     result["espnas_curve_json"] = json.dumps(curve)
     result["espnas_seconds_json"] = json.dumps(seconds)

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import torch
 
 from nas.train.data import DataSource, load_data
-from nas.train.data.errors import worker_cause
 from nas.train.trainer import RECIPES, Recipe, Trainer, TrainingDivergedError, adapt_config
 from search_spaces import EESPConfig, build, resolve
+from search_spaces.errors import one_line
 
 DEFAULT_EPOCHS = 3
 DEFAULT_BATCH_SIZE = 64
@@ -127,8 +127,8 @@ def failure_reason(err: BaseException) -> str:
     if isinstance(err, MemoryError):
         return "out of memory (host)"
     if isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in str(err).lower():
-        return f"out of memory: {_first_line(err)}"
-    return f"{type(err).__name__}: {_first_line(err)}"
+        return f"out of memory: {one_line(err, 300)}"
+    return one_line(err, 300, with_type=True)
 
 
 def _failed(err: BaseException, curve: list[float], start: float, device: str) -> ProxyResult:
@@ -137,10 +137,3 @@ def _failed(err: BaseException, curve: list[float], start: float, device: str) -
     if str(device).startswith("cuda") and torch.cuda.is_available():
         torch.cuda.empty_cache()
     return ProxyResult(False, math.nan, tuple(curve), reason, time.perf_counter() - start, len(curve))
-
-
-def _first_line(err: BaseException) -> str:
-    # An error inside a DataLoader worker arrives wrapped ("Caught X in DataLoader worker process 0." and the
-    # worker's traceback): its cause is the traceback's last line.
-    text = worker_cause(str(err).strip())
-    return text.splitlines()[0] if text else type(err).__name__

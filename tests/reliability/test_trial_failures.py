@@ -9,9 +9,10 @@ from types import SimpleNamespace
 import pytest
 
 import nas.train.proxy as proxy_module
-from nas.search.trial import TrialJob, _one_line, run_trial
+from nas.search.trial import TrialJob, run_trial
 from nas.train.proxy import ProxyResult
 from search_spaces import EESPConfig
+from search_spaces.errors import one_line
 
 CONFIG = EESPConfig.from_scale(0.5)
 JOB = TrialJob(
@@ -62,5 +63,5 @@ def test_a_worker_wrapped_error_keeps_its_cause():
         "Caught OSError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
         '  File "folders.py", line 1\nOSError: image file is truncated (53 bytes not processed)'
     )
-    assert _one_line(wrapped) == "OSError: image file is truncated (53 bytes not processed)"
-    assert _one_line(ValueError("bad\nsecond line")) == "ValueError: bad"
+    assert one_line(wrapped, 300, with_type=True) == "OSError: image file is truncated (53 bytes not processed)"
+    assert one_line(ValueError("bad\nsecond line"), 300, with_type=True) == "ValueError: bad"

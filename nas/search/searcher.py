@@ -4,7 +4,6 @@ NSGA-II and TPE), so the sampler learns the band."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -152,8 +151,8 @@ def make_searcher_class() -> type:
                 "complete": optuna.trial.TrialState.COMPLETE,
                 "pruned": optuna.trial.TrialState.PRUNED,
             }.get(status, optuna.trial.TrialState.FAIL)
-            with contextlib.suppress(Exception):  # already told (a repaired resume) is fine
-                self._ot_study.tell(ot_trial, values, state=state)
+            # Already told (a repaired resume) is fine; any other refusal is a bug and must not be swallowed.
+            self._ot_study.tell(ot_trial, values, state=state, skip_if_finished=True)
             self._completed_trials.add(trial_id)
 
     return BandedOptunaSearch

@@ -22,6 +22,7 @@ from nas.search.resume import reconcile
 from nas.search.space import load_space, sample_to_config
 from profilers.counting import count
 from tests.nas.samples import PAPER_SAMPLE as S1
+from tests.nas.search.test_searcher import drive_searcher
 
 PAPER = load_space()
 BAND = (28_000_000, 284_000_000)
@@ -90,18 +91,8 @@ def test_invalid_combination_is_infeasible_not_a_crash():
 
 
 def _constrained_study(sampler_name, n, band=BAND):
-    """The searcher's ask/check/tell loop with Optuna alone (no Ray): two analytic objectives."""
-    study = optuna.create_study(directions=["minimize", "maximize"], sampler=make_sampler(sampler_name, 0))
-    for _ in range(n):
-        trial = study.ask()
-        verdict = check_band(PAPER.suggest(trial), PAPER, band)
-        for key, value in verdict.constraints.items():
-            trial.set_constraint(key, value)
-        if verdict.feasible:
-            study.tell(trial, [verdict.params, verdict.conv_macs])
-        else:
-            study.tell(trial, [1e12, 0.0])
-    return study
+    """The searcher's own ask / check / constrain / tell loop (no Ray): two analytic objectives."""
+    return drive_searcher(make_sampler(sampler_name, 0), n, band)
 
 
 @pytest.mark.parametrize("sampler", ["nsga2", "tpe"])

@@ -67,17 +67,17 @@ def test_worker_cause_keeps_the_workers_own_line():
     assert str(DataError(wrapped)) == "the real cause"
 
 
-def test_a_training_that_fails_in_its_first_epoch_leaves_nothing_in_out(tmp_path, capsys):
+def test_a_training_that_fails_in_its_first_epoch_leaves_nothing_in_out(tmp_path):
+    from nas.train.trainer import train
+
     for cls in ("a", "b"):
         for i in range(3):
             _truncated_jpeg(tmp_path / "data" / cls / f"{i}.jpg", seed=i)
+    data = load_data(tmp_path / "data", 32, workers=0)  # in-process: the same error without worker start-up
     out = tmp_path / "out" / "deeper"
-    argv = ["train", "espnetv2-0.5", "--data", str(tmp_path / "data"), "--epochs", "1", "--batch-size", "2",
-            "--image-size", "32"]  # fmt: skip
-    assert main([*argv, "--out", str(out), "--no-progress"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "no image of the" in err and "\n" not in err
-    assert not (tmp_path / "out").exists()
+    with pytest.warns(UserWarning), pytest.raises(DataError, match="no image of the"):
+        train("espnetv2-0.5", data, epochs=1, batch_size=2, out_dir=out, progress=False)
+    assert not (tmp_path / "out").exists()  # neither checkpoint.pt nor config.json nor the directories
 
 
 def test_stale_checkpoint_temp_files_are_removed_on_the_next_run(tmp_path):

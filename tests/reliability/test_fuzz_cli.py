@@ -52,7 +52,7 @@ def stubbed_tune():
     driver._run_tune = original
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(chosen=st.dictionaries(st.sampled_from(sorted(FLAGS)), st.none(), min_size=1, max_size=4), data=st.data())
 def test_fuzz_search_flags(stubbed_tune, tmp_path_factory, chosen, data, capsys):
     root = tmp_path_factory.mktemp("fuzz")

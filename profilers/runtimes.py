@@ -496,7 +496,7 @@ def compare_runtimes(
     on_round: Callable[[int], None] | None = None,
 ) -> RuntimeComparison:
     """Several (model or spec, runtime) pairs timed interleaved A B A B (`time_budget_s` per pair)."""
-    from profilers.compare import ratio_ci
+    from profilers.stats import ratio_ci
 
     if not pairs:
         raise EspnasError("compare needs at least one (model, runtime) pair")

@@ -92,6 +92,9 @@ def local_cpus(settings: Any) -> int:
 
 def check_settings(settings: Any) -> None:
     """Refuse any invalid SearchSettings field, one line naming it and what is valid."""
+    device = str(settings.device)
+    if device != "cpu" and not (device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit())):
+        raise SearchError(f"--device {settings.device!r} is invalid; valid: cpu, cuda, cuda:N")
     _positive_int("--trials", settings.trials)
     check_seed("--seed", settings.seed)
     _positive_int("--image-size", settings.image_size, minimum=MIN_IMAGE_SIDE)

@@ -215,8 +215,8 @@ def _validate_latency(settings: SearchSettings) -> None:
 
 
 def _validate(settings: SearchSettings) -> None:
+    check_settings(settings)  # every number, name, path, URL and the device (nas.search.checks)
     _validate_latency(settings)
-    check_settings(settings)  # every number, name, path and URL (nas.search.checks)
     if settings.sampler.lower() not in SAMPLERS and not settings.sampler[:1].isupper() and ":" not in settings.sampler:
         raise SearchError(f"unknown sampler {settings.sampler!r}; valid: {', '.join(SAMPLERS)} or an Optuna class")
     if settings.early_stop not in EARLY_STOPPING:

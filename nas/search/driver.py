@@ -522,9 +522,11 @@ def _run_tune(
         elif settings.early_stop == "mo-asha" and job.train:
             from nas.search.mo_asha import make_mo_asha_scheduler
 
-            # Pareto rank of (accuracy so far, analytic conv MACs) at each rung: cheap networks survive.
+            # Pareto rank of (quality so far, the analytic count the band bounds) at each rung: cheap networks
+            # survive. Conv MACs for image tasks; parameters where the band bounds those (language).
+            cost = "espnas_params" if get_task(settings.task).band_metric == "params" else "espnas_macs"
             scheduler = make_mo_asha_scheduler(
-                "accuracy", "max", static={"espnas_macs": "min"}, max_t=settings.proxy_epochs + 1, grace_period=1
+                quality, quality_mode, static={cost: "min"}, max_t=settings.proxy_epochs + 1, grace_period=1
             )
         elif settings.early_stop == "median" and job.train:
             scheduler = MedianStoppingRule(

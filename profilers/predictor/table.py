@@ -221,7 +221,8 @@ def fit_overhead(sums: Sequence[float], units: Sequence[int], measured: Sequence
 
     With fewer than 4 networks only the scale is fitted (through the origin), which one network already
     fixes; a negative intercept or per-unit term is dropped and the rest refitted (overheads are not
-    negative).
+    negative), and so are the extra terms while the scale is not positive (a table whose sums do not
+    follow the networks, e.g. units measured on a machine whose load changed, must not be fitted away).
     """
     import numpy as np
 
@@ -233,6 +234,8 @@ def fit_overhead(sums: Sequence[float], units: Sequence[int], measured: Sequence
     while True:
         coef, *_ = np.linalg.lstsq(np.stack(columns, axis=1), y, rcond=None)
         negative = [i for i in range(1, len(coef)) if coef[i] < 0]
+        if coef[0] <= 0 and len(columns) > 1:  # the table explains nothing: noisier units than networks
+            negative = [len(columns) - 1]  # drop terms until the scale is positive (the scale alone is)
         if not negative:
             break
         del columns[negative[0]], names[negative[0]]

@@ -96,6 +96,9 @@ def test_fit_overhead_recovers_known_terms_and_drops_negative_ones():
     over = fit_overhead(sums, units, [1.5 * s - 2.0 for s in sums])  # a negative intercept is no overhead
     assert over.intercept_ms == 0.0 and over.scale > 1.4
     assert fit_overhead([10.0], [3], [12.0]).scale == pytest.approx(1.2)  # one network fixes the scale
+    # sums that run against the networks: a negative scale would ignore the table; it is never fitted
+    anti = fit_overhead([40.0, 30.0, 20.0, 10.0, 5.0], [5, 9, 14, 15, 22], [10.0, 20.0, 30.0, 40.0, 50.0])
+    assert anti.scale > 0
 
 
 def test_a_foreign_table_is_refused_or_flagged():

@@ -58,3 +58,57 @@ def test_everything_else_is_a_one_line_error(text, fragment):
     assert "\n" not in message
     if "unknown column" not in fragment and "cannot compare" not in fragment:
         assert "latency_ms <= 3 and energy_mj <= 20" in message  # says what would be valid
+
+
+# ----- limits and edge cases, each at its boundary (found by mutation testing) ---------------------------
+
+
+def test_the_length_and_depth_limits_are_inclusive():
+    from results.where import MAX_DEPTH, MAX_LENGTH
+
+    at_limit = "a <= 1" + " " * (MAX_LENGTH - 16) + " and a > 0"  # inner spaces count, outer ones are stripped
+    assert len(at_limit) == MAX_LENGTH and Where(at_limit).columns == ["a"]
+    with pytest.raises(WhereError, match=f"of {MAX_LENGTH + 2} characters; valid: at most {MAX_LENGTH}"):
+        Where(at_limit.replace("> 0", "> 0.5"))
+    assert Where("not " * (MAX_DEPTH - 1) + "a > 1").columns == ["a"]
+    with pytest.raises(WhereError, match="nested too deeply"):
+        Where("not " * (MAX_DEPTH + 1) + "a > 1")
+    deep_or = "(" * (MAX_DEPTH - 1) + "a > 1" + " or b > 1)" * (MAX_DEPTH - 1)
+    assert Where(deep_or).columns == ["a", "b"]
+    with pytest.raises(WhereError, match="nested too deeply"):
+        Where("(" * (MAX_DEPTH + 1) + "a > 1" + " or b > 1)" * (MAX_DEPTH + 1))
+
+
+def test_negative_positive_and_string_literals():
+    frame = pd.DataFrame({"a": [-3.0, -1.0, 2.0], "s": ["x", "y", "x"]})
+    assert Where("a < -2").mask(frame).tolist() == [True, False, False]
+    assert Where("a > +1").mask(frame).tolist() == [False, False, True]
+    assert Where("s == 'x' and not a > 0").mask(frame).tolist() == [True, False, False]
+    assert Where("-1 <= a").mask(frame).tolist() == [False, True, True]
+    with pytest.raises(WhereError, match="cannot be compared"):
+        Where("a < -'x'")
+    with pytest.raises(WhereError, match="cannot be compared"):
+        Where("a == True")
+
+
+def test_or_of_three_and_chains():
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0]})
+    assert Where("a == 1 or a == 3 or a == 4").mask(frame).tolist() == [True, False, True, True]
+    assert Where("a > 1 and a < 4 and a != 3").mask(frame).tolist() == [False, True, False, False]
+    assert Where("1 < a <= 3").mask(frame).tolist() == [False, True, True, False]
+    assert Where("4 > a > 1").mask(frame).tolist() == [False, True, True, False]
+
+
+def test_the_errors_name_what_is_wrong():
+    with pytest.raises(WhereError, match=r"^'f\(a\)' cannot be compared in 'f\(a\) > 1'; expected comparisons"):
+        Where("f(a) > 1")
+    with pytest.raises(WhereError, match=r"^a call is not allowed|is not allowed in 'f\(\)'"):
+        Where("f()")
+    with pytest.raises(WhereError, match=r"^operator In is not allowed"):
+        Where("a in b")
+    with pytest.raises(WhereError, match=r"^comparison without a column in '1 < 2'"):
+        Where("1 < 2")
+    with pytest.raises(WhereError, match=r"cannot compare"):
+        Where("s < 1").mask(pd.DataFrame({"s": ["x"]}))
+    with pytest.raises(WhereError, match=r"^unknown column 'b' in 'b > 1'; valid: a$"):
+        Where("b > 1").mask(pd.DataFrame({"a": [1.0]}))

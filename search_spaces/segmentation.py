@@ -25,13 +25,12 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from search_spaces.config import COMPACT_PREFIX as CLASSIFIER_PREFIX
 from search_spaces.config import MIN_INPUT_SIDE, SCHEMA_VERSION, EESPConfig, _check_eesp
 from search_spaces.errors import ConfigError
-
-if TYPE_CHECKING:
-    from search_spaces.segmentation_net import SegmentationNet
+from search_spaces.presets import PRESETS
 
 TASK = "segmentation"
 COMPACT_PREFIX = "seg:"
@@ -265,8 +264,6 @@ def resolve_segmentation(spec: Any) -> SegmentationConfig:
     inline JSON or a JSON file; an `EESPConfig` (or classifier spec) becomes the encoder with 20 classes."""
     from pathlib import Path
 
-    from search_spaces.spec import resolve
-
     if isinstance(spec, SegmentationConfig):
         return spec
     if isinstance(spec, EESPConfig):
@@ -285,14 +282,15 @@ def resolve_segmentation(spec: Any) -> SegmentationConfig:
             data = _load_json(Path(text).read_text(), text)
         except (OSError, UnicodeDecodeError) as err:
             raise ConfigError(f"cannot read config file {text!r}: {err}") from None
+    elif text in PRESETS:
+        return SegmentationConfig(encoder=PRESETS[text])
+    elif text.startswith(CLASSIFIER_PREFIX):
+        return SegmentationConfig(encoder=EESPConfig.from_compact(text))
     else:
-        try:
-            return SegmentationConfig(encoder=resolve(text))
-        except ConfigError:
-            raise ConfigError(
-                f"unknown segmentation spec {text!r}; valid: a preset ({', '.join(SEGMENTATION_PRESETS)}), "
-                f"a JSON file, a compact string starting with {COMPACT_PREFIX!r}, or a classifier spec as the encoder"
-            ) from None
+        raise ConfigError(
+            f"unknown segmentation spec {text!r}; valid: a preset ({', '.join(SEGMENTATION_PRESETS)}), "
+            f"a JSON file, a compact string starting with {COMPACT_PREFIX!r}, or a classifier spec as the encoder"
+        )
     if isinstance(data, dict) and data.get("task") == TASK:
         return SegmentationConfig.from_dict(data)
     return SegmentationConfig(encoder=EESPConfig.from_dict(data))
@@ -303,10 +301,3 @@ def _load_json(text: str, where: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise ConfigError(f"{where}: malformed config JSON: {err.msg} at line {err.lineno}") from None
-
-
-def build_segmentation(spec: Any) -> SegmentationNet:
-    """The segmentation network for `spec`; the module keeps its config as `.config`."""
-    from search_spaces.segmentation_net import SegmentationNet
-
-    return SegmentationNet(resolve_segmentation(spec))

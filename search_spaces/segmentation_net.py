@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -9,7 +11,7 @@ from torch import nn
 from search_spaces.eesp import EESP
 from search_spaces.layers import BR, CBR
 from search_spaces.network import Stage, _check_input
-from search_spaces.segmentation import PYRAMID_LEVELS, SegmentationConfig
+from search_spaces.segmentation import PYRAMID_LEVELS, SegmentationConfig, resolve_segmentation
 
 
 def upsample(x: torch.Tensor, like: torch.Tensor | tuple[int, int]) -> torch.Tensor:
@@ -120,3 +122,9 @@ class SegmentationNet(nn.Module):
         if self.training:
             return main, upsample(aux, size)
         return main
+
+
+def build_segmentation(spec: Any) -> SegmentationNet:
+    """The segmentation network for `spec` (a config, preset name, JSON or compact string); the module keeps its
+    config as `.config`."""
+    return SegmentationNet(resolve_segmentation(spec))

@@ -46,9 +46,11 @@ def resolve(spec: Spec) -> EESPConfig:
 def build(spec: Spec | SegmentationConfig) -> EESPNet | SegmentationNet:
     """The network for `spec`; the module keeps its config as `.config`. A segmentation spec (a preset
     espnetv2-seg-*, `seg:...`, JSON with task "segmentation") builds the segmentation network."""
-    from search_spaces.segmentation import build_segmentation, is_segmentation_spec
+    from search_spaces.segmentation import is_segmentation_spec
 
     if is_segmentation_spec(spec):
+        from search_spaces.segmentation_net import build_segmentation
+
         return build_segmentation(spec)
     from search_spaces.network import EESPNet
 

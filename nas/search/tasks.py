@@ -28,16 +28,7 @@ from functools import lru_cache
 from typing import Any
 
 from nas.search.errors import SearchError
-
-
-@dataclass(frozen=True)
-class ProxyOutcome:
-    """A trial's short training: whether it worked, the quality value, the per-epoch curve, why not."""
-
-    ok: bool
-    value: float
-    curve: tuple[float, ...] = ()
-    reason: str | None = None
+from nas.train.outcome import ProxyOutcome
 
 
 @dataclass(frozen=True)

@@ -348,10 +348,10 @@ def proxy_miou(
     lr: float = PROXY_LEARNING_RATE,
 ) -> Any:
     """The search's quality objective for segmentation: train `config` briefly on `data`, return its
-    validation mIoU per epoch (a `nas.search.tasks.ProxyOutcome`; a failure is `ok=False` with the reason).
+    validation mIoU per epoch (a `nas.train.outcome.ProxyOutcome`; a failure is `ok=False` with the reason).
     The recipe is the paper's (Adam, poly 0.9, main + aux loss) at `lr` (default PROXY_LEARNING_RATE).
     BatchNorm statistics are re-estimated from `bn_batches` training batches before each evaluation."""
-    from nas.search.tasks import ProxyOutcome
+    from nas.train.outcome import ProxyOutcome
     from nas.train.proxy import failure_reason
     from search_spaces.segmentation_net import SegmentationNet
 

@@ -19,10 +19,10 @@ from search_spaces.errors import ConfigError
 from search_spaces.segmentation import (
     SEGMENTATION_PRESETS,
     SegmentationConfig,
-    build_segmentation,
     is_segmentation_spec,
     resolve_segmentation,
 )
+from search_spaces.segmentation_net import build_segmentation
 from tests.search_spaces.strategies import valid_configs
 
 # ../shared/ESPNETV2.md: parameters with 20 classes, as the authors' code builds them (with the never-run

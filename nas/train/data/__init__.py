@@ -101,7 +101,9 @@ def load_data(
         return DataSource("scenes", train, val, len(names), names, image_size)
     path = Path(source).expanduser()
     if not path.exists():
-        raise EspnasError(f"data source {str(source)!r} not found; use 'digits', 'scenes', an image folder or a CIFAR directory")
+        raise EspnasError(
+            f"data source {str(source)!r} not found; use 'digits', 'scenes', an image folder or a CIFAR directory"
+        )
     if not path.is_dir():
         raise EspnasError(f"data source {path} is a file; use 'digits', 'scenes', an image folder or a CIFAR directory")
     for candidate in (path, path / "cifar-10-batches-py", path / "cifar-100-python"):

@@ -36,11 +36,11 @@ from nas.export.layout import (
     ExportError,
     check_target,
     move_into_place,
-    now_iso,
     sha256_file,
     write_json,
 )
 from results.files import atomic_path, write_text_atomic
+from results.timestamps import now_iso
 
 LM_WEIGHTS_FORMAT = "espnas-language-weights/1"
 CHECK_TOKENS = 12

@@ -36,11 +36,11 @@ from nas.export.layout import (
     ExportError,
     check_target,
     move_into_place,
-    now_iso,
     write_json,
     write_manifest,
 )
 from results.files import atomic_path, write_text_atomic
+from results.timestamps import now_iso
 
 # (batch, H, W): the first is a multiple of 16, the other two are not (and 97 is odd).
 CHECK_SIZES = ((1, 64, 96), (2, 50, 77), (1, 97, 130))

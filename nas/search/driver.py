@@ -386,7 +386,7 @@ def run_search(settings: SearchSettings, on_note: Callable[[str], None] | None =
                 "trained again (told to Optuna with the stored values; 'duplicate_of' in the study)"
             )
     if settings.two_stage and remaining > 0:
-        from nas.search.predicted import measure_near_front
+        from nas.search.two_stage import measure_near_front
 
         notes.append(measure_near_front(run_dir, settings, selection))
     writer.finish()

@@ -376,14 +376,21 @@ def test_a_failed_check_leaves_nothing_behind(tmp_path: Path) -> None:
 
 
 def test_existing_target_is_refused_unless_overwrite(tmp_path: Path) -> None:
+    """An existing export is replaced only with overwrite; a directory that is not an export never is."""
     target = tmp_path / "a"
-    target.mkdir()
-    (target / "old.txt").write_text("old")
+    nas.export.export(TINY, train=False, profile=False, formats=(), out=target, progress=False, seed=1)
+    (target / "old.txt").write_text("old")  # a leftover inside an export goes with it
     with pytest.raises(ExportError, match="already exists"):
         nas.export.export(TINY, train=False, profile=False, formats=(), out=target, progress=False)
     nas.export.export(TINY, train=False, profile=False, formats=(), out=target, overwrite=True, progress=False)
     assert "old.txt" not in _listing(target) and "model.safetensors" in _listing(target)
     assert _listing(tmp_path) == ["a"]
+    mine = tmp_path / "b"
+    mine.mkdir()
+    (mine / "old.txt").write_text("old")
+    with pytest.raises(ExportError, match="not an espnas export"):
+        nas.export.export(TINY, train=False, profile=False, formats=(), out=mine, overwrite=True, progress=False)
+    assert _listing(mine) == ["old.txt"]
 
 
 def test_max_rel_error_is_relative_to_the_output_scale() -> None:

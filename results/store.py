@@ -552,11 +552,16 @@ class RunSummary:
     ended: str | None
     error: str | None = None  # set when the directory looks like a run but cannot be read
     interrupted: bool = False  # stopped by the user (Ctrl-C) before it finished; resumable
+    failure: str | None = None  # why the search stopped with an error (run.json "failure"); resumable
 
     @property
     def state(self) -> str:
-        """running, interrupted or ended (unreadable runs: see `error`)."""
-        return "running" if self.ended is None else "interrupted" if self.interrupted else "ended"
+        """running, failed: REASON, interrupted or ended (unreadable runs: see `error`)."""
+        if self.ended is None:
+            return "running"
+        if self.failure:
+            return f"failed: {self.failure}"
+        return "interrupted" if self.interrupted else "ended"
 
 
 def _summarise(path: Path) -> RunSummary:
@@ -581,6 +586,7 @@ def _summarise(path: Path) -> RunSummary:
     return RunSummary(
         path, meta["name"], 0 if frame is None else len(frame), counts, objectives, devices,
         meta.get("created"), meta.get("ended"), interrupted=bool(meta.get("interrupted")),
+        failure=meta.get("failure"),
     )  # fmt: skip
 
 

@@ -163,3 +163,9 @@ def test_list_runs_summarises_each_run(make_run, tmp_path, records):
     assert summaries["a"].trials == 20 and summaries["a"].ended is not None
     assert summaries["b"].ended is None
     assert sum(summaries["a"].status_counts.values()) == 20
+
+
+def test_list_runs_says_a_run_failed_and_why(make_run, tmp_path, records):
+    make_run("c", records(3), failure="the data path /x does not exist")
+    (summary,) = list_runs(tmp_path)
+    assert summary.state == "failed: the data path /x does not exist"

@@ -2,8 +2,8 @@
 
 The directory holds config.json (the ERU/LSTM config), model.safetensors (the state dict; a tied decoder's
 weight is the embedding's and is stored once, under `embedding.weight`), training.json, verification.json and
-manifest.json with every file's sha256. `load_language(dir)` rebuilds the model from config.json and the
-weights (nothing is unpickled).
+manifest.json (kind "language") with every file's sha256 and size, and manifest.sha256. `nas.load(dir)` checks
+them and rebuilds the model from config.json and the weights (nothing is unpickled).
 
 ONNX and TorchScript hold the one-token step, the form a generating deployment runs: inputs `tokens`
 (batch x 1, int64) and the recurrent state (per layer h, c, and for the ERU the convolution's last 2*max(d)
@@ -27,7 +27,7 @@ from typing import Any
 from nas.export.formats import FORMATS, FormatCheck, max_rel_error, parse_formats, quiet_torch
 from nas.export.layout import (
     CONFIG_FILE,
-    MANIFEST_FILE,
+    LM_WEIGHTS_FORMAT,
     ONNX_FILE,
     TORCHSCRIPT_FILE,
     TRAINING_FILE,
@@ -36,13 +36,13 @@ from nas.export.layout import (
     ExportError,
     check_target,
     move_into_place,
-    sha256_file,
     write_json,
+    write_manifest,
 )
+from nas.export.loading import load_language
 from results.files import atomic_path, write_text_atomic
 from results.timestamps import now_iso
 
-LM_WEIGHTS_FORMAT = "espnas-language-weights/1"
 CHECK_TOKENS = 12
 CHECK_BATCHES = (1, 3)
 DEFAULT_RTOL = 1e-4
@@ -65,7 +65,7 @@ class LanguageExport:
         quality = "untrained" if ppl is None else f"val perplexity {ppl:.2f}"
         lines = [f"exported {self.config.arch_id} to {self.path}: {quality}; checked against eager: {checks}"]
         lines += [f"note: {n}" for n in self.notes]
-        lines.append(f"load it with: nas.export.language.load_language({str(self.path)!r})")
+        lines.append(f"load it with: nas.load({str(self.path)!r})")
         return "\n".join(lines)
 
 
@@ -138,41 +138,6 @@ def save_language_weights(path: Path, model: Any, config: Any) -> None:
     metadata = {"format": LM_WEIGHTS_FORMAT, "arch_id": config.arch_id, "config": config.to_json()}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
-
-
-def load_language(directory: str | Path) -> Any:
-    """The model of a language export (eval mode), from config.json and model.safetensors."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    from search_spaces.errors import ConfigError
-    from search_spaces.eru import build_language_model
-    from search_spaces.eru_config import resolve_language
-
-    root = Path(directory)
-    for name in (CONFIG_FILE, WEIGHTS_FILE):
-        if not (root / name).is_file():
-            raise ExportError(f"{root} is not a language-model export: {name} is missing")
-    try:
-        config = resolve_language((root / CONFIG_FILE).read_text())
-    except ConfigError as err:
-        raise ExportError(f"{root / CONFIG_FILE}: {err}") from None
-    with safe_open(str(root / WEIGHTS_FILE), "pt") as handle:
-        meta = handle.metadata() or {}
-    if meta.get("format") != LM_WEIGHTS_FORMAT or meta.get("arch_id") != config.arch_id:
-        raise ExportError(
-            f"{root / WEIGHTS_FILE} is not the weights of config {config.arch_id} ({LM_WEIGHTS_FORMAT}); "
-            "the export is inconsistent"
-        )
-    model = build_language_model(config)
-    state = load_file(str(root / WEIGHTS_FILE))
-    if config.tie_weights:
-        state["decoder.weight"] = state["embedding.weight"]
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise ExportError(f"{root / WEIGHTS_FILE} does not fit config {config.arch_id}: {str(err)[:200]}") from None
-    return model.eval()
 
 
 def _eager_reference(model: Any, seed: int) -> dict[int, Any]:
@@ -353,19 +318,10 @@ def export_language(
                 "notes": notes,
             },
         )
-        files = sorted(p.name for p in tmp.iterdir() if p.is_file())
-        manifest = {
-            "schema": 1,
-            "kind": "language",
-            "created": created,
-            "arch_id": cfg.arch_id,
-            "config": json.loads(cfg.to_json()),
-            "params": counts.params,
-            "macs_per_token": counts.macs,
-            "search": search,
-            "files": {name: sha256_file(tmp / name) for name in files},
-        }
-        write_json(tmp / MANIFEST_FILE, manifest)
+        write_manifest(
+            tmp, cfg, (1, 1), created, kind="language", config=json.loads(cfg.to_json()), params=counts.params,
+            macs_per_token=counts.macs, search=search,
+        )  # fmt: skip
         move_into_place(tmp, target, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -21,7 +21,7 @@ from results.files import write_json_atomic, write_text_atomic
 from search_spaces.errors import EspnasError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from search_spaces import EESPConfig
+    pass
 
 
 # The files of an export directory. The first three are what loading needs.
@@ -41,6 +41,7 @@ MODEL_CARD_FILE = "MODEL_CARD.md"
 MANIFEST_SCHEMA = 1
 # safetensors metadata key marking a file as espnas weights, and its value.
 WEIGHTS_FORMAT = "espnas-eesp-weights/1"
+LM_WEIGHTS_FORMAT = "espnas-language-weights/1"  # nas/export/language.py: the tied weight stored once
 
 
 class ExportError(EspnasError):
@@ -121,9 +122,10 @@ def move_into_place(tmp: Path, target: Path, overwrite: bool) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def write_manifest(directory: Path, config: EESPConfig, input_shape: tuple[int, ...], created: str) -> dict:
+def write_manifest(directory: Path, config: Any, input_shape: tuple[int, ...], created: str, /, **extra: Any) -> dict:
     """manifest.json: the sha256 and size of every other file in `directory`, and manifest.sha256: the
-    manifest's own sha256 (`sha256sum -c manifest.sha256` checks it). Returns the manifest."""
+    manifest's own sha256 (`sha256sum -c manifest.sha256` checks it). `extra` fields (a language export's
+    "kind": "language", its counts) go into the manifest too. Returns the manifest."""
     files = {
         p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
         for p in sorted(directory.iterdir())
@@ -135,6 +137,7 @@ def write_manifest(directory: Path, config: EESPConfig, input_shape: tuple[int, 
         "created": created,
         "input_shape": list(input_shape),
         "espnas_version": espnas_version(),
+        **extra,
         "files": files,
     }
     write_json(directory / MANIFEST_FILE, manifest)

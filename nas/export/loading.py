@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from nas.export.layout import (
     CONFIG_FILE,
+    LM_WEIGHTS_FORMAT,
     MANIFEST_DIGEST_FILE,
     MANIFEST_FILE,
     MANIFEST_SCHEMA,
     WEIGHTS_FILE,
     WEIGHTS_FORMAT,
+    ExportError,
     manifest_digest_line,
     sha256_file,
 )
@@ -145,6 +147,11 @@ def load(directory: str | Path, *, deploy: bool = False, device: str = "cpu") ->
 
     root = Path(directory)
     manifest = read_manifest(root)
+    if manifest.get("kind") == "language":  # an ERU or LSTM language model (nas/export/language.py)
+        if deploy:
+            raise ExportDirError(f"{root} holds a language model, which has no deploy form; load it without deploy")
+        verify(root)
+        return load_language(root).to(torch.device(device))
     config = read_config(root)
     metadata = read_weights_metadata(root)
     _check_agreement(root, config, metadata, manifest)
@@ -197,3 +204,38 @@ def _check_tensors(root: Path, expected: dict[str, Any], tensors: dict[str, Any]
         if wrong:
             parts.append(f"{len(wrong)} of the wrong shape (e.g. {wrong[0]}, file vs config)")
         raise ExportDirError(f"{WEIGHTS_FILE} does not fit {CONFIG_FILE} in {root}: tensors " + "; ".join(parts))
+
+
+def load_language(directory: str | Path) -> Any:
+    """The model of a language export (eval mode), from config.json and model.safetensors."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from search_spaces.errors import ConfigError
+    from search_spaces.eru import build_language_model
+    from search_spaces.eru_config import resolve_language
+
+    root = Path(directory)
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (root / name).is_file():
+            raise ExportError(f"{root} is not a language-model export: {name} is missing")
+    try:
+        config = resolve_language((root / CONFIG_FILE).read_text())
+    except ConfigError as err:
+        raise ExportError(f"{root / CONFIG_FILE}: {err}") from None
+    with safe_open(str(root / WEIGHTS_FILE), "pt") as handle:
+        meta = handle.metadata() or {}
+    if meta.get("format") != LM_WEIGHTS_FORMAT or meta.get("arch_id") != config.arch_id:
+        raise ExportError(
+            f"{root / WEIGHTS_FILE} is not the weights of config {config.arch_id} ({LM_WEIGHTS_FORMAT}); "
+            "the export is inconsistent"
+        )
+    model = build_language_model(config)
+    state = load_file(str(root / WEIGHTS_FILE))
+    if config.tie_weights:
+        state["decoder.weight"] = state["embedding.weight"]
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ExportError(f"{root / WEIGHTS_FILE} does not fit config {config.arch_id}: {str(err)[:200]}") from None
+    return model.eval()

@@ -31,8 +31,9 @@ def test_export_writes_checked_weights_and_a_torchscript_step(corpus, tmp_path: 
     assert model.config == got.config and model.config.vocab_size == corpus.vocab_size
     assert model.decoder.weight is model.embedding.weight
     manifest = json.loads((root / "manifest.json").read_text())
-    for name, digest in manifest["files"].items():
-        assert sha256_file(root / name) == digest
+    assert manifest["kind"] == "language"
+    for name, entry in manifest["files"].items():
+        assert sha256_file(root / name) == entry["sha256"]
     step = torch.jit.load(str(root / "model.torchscript.pt"))
     state = [t for s in model.init_state(1) for t in s]
     tokens = torch.tensor([[3]])
@@ -49,6 +50,23 @@ def test_weights_of_another_config_are_refused(corpus, tmp_path: Path) -> None:
     (got.path / "config.json").write_text(other.to_json())
     with pytest.raises(ExportError, match="not the weights of config"):
         load_language(got.path)
+
+
+def test_nas_load_reads_a_language_export_and_checks_its_manifest(corpus, tmp_path: Path) -> None:
+    import nas
+    from search_spaces.errors import EspnasError
+
+    got = export_language(TINY, data=corpus, train=False, formats=(), out=tmp_path / "e", progress=False)
+    model = nas.load(got.path)
+    assert model.config == got.config and not model.training
+    tokens = torch.tensor([[3, 5, 7]])
+    with torch.no_grad():
+        torch.testing.assert_close(model(tokens)[0], load_language(got.path)(tokens)[0])
+    with pytest.raises(EspnasError, match="no deploy form"):
+        nas.load(got.path, deploy=True)
+    (got.path / "training.json").write_text("{}")  # any file changed after export is refused
+    with pytest.raises(EspnasError, match="does not match the sha256"):
+        nas.load(got.path)
 
 
 @pytest.mark.slow  # the ONNX exporter takes about a minute per model on a busy 2-core machine

@@ -91,10 +91,14 @@ def run_presets(args: argparse.Namespace) -> None:
 
 def run_count(args: argparse.Namespace) -> None:
     from search_spaces import resolve
+    from search_spaces.eru_config import is_language_spec
     from search_spaces.segmentation import is_segmentation_spec
 
     if is_segmentation_spec(args.spec):
         _run_count_segmentation(args)
+        return
+    if is_language_spec(args.spec) or str(args.spec).strip().startswith("lstm:"):
+        _run_count_language(args)
         return
     cfg = resolve(args.spec)
     if args.classes is not None:
@@ -148,6 +152,42 @@ def _run_count_segmentation(args: argparse.Namespace) -> None:
         return
     result.pop("cross_check", None)
     _print_counts(result, counts.config.to_compact())
+
+
+def _run_count_language(args: argparse.Namespace) -> None:
+    """`espnas count eru-7m` (or `lstm:eru-7m`, the LSTM of equal size): parameters and multiply-adds per token
+    (docs/language.md); the input size does not apply, --classes neither (the vocabulary is the config's)."""
+    from profilers.language_counting import count_language
+
+    if args.classes is not None:
+        raise ConfigError("--classes does not apply to a language model; its vocabulary is part of the config")
+    counts = count_language(args.spec)
+    result = counts.to_dict(by_layer=args.by_layer)
+    if args.cross_check:
+        from profilers.language_hooks import count_language_model  # builds the model: torch
+        from search_spaces.eru import build_language_model
+
+        hooked = count_language_model(build_language_model(counts.config).eval())
+        keys = ("params", "macs_per_token")
+        result["cross_check"] = {
+            "hooks": {k: hooked.to_dict()[k] for k in keys},
+            "agrees": all(hooked.to_dict()[k] == result[k] for k in keys),
+        }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    out = console()
+    out.print(f"[bold]{result['compact']}[/bold]\narch_id {result['arch_id']}, per token", soft_wrap=True)
+    table = Table(show_header=True)
+    table.add_column("count")
+    table.add_column("value", justify="right")
+    for key in ("params", "macs_per_token", "conv_macs_per_token", "linear_macs_per_token",
+                "decoder_macs_per_token", "elementwise_ops_per_token"):  # fmt: skip
+        table.add_row(key.replace("_", " "), f"{result[key]:,}")
+    out.print(table)
+    if "cross_check" in result:
+        state = "equal" if result["cross_check"]["agrees"] else "DIFFERENT"
+        out.print(f"cross-check: analytic and hook counts are {state}")
 
 
 def _print_counts(result: dict, compact: str) -> None:

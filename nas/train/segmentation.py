@@ -34,8 +34,16 @@ from nas.train.data.segmentation import (
     scores,
 )
 from nas.train.schedule import PolySchedule
-from nas.train.trainer import TrainingDivergedError, _rng_state, _seed_everything, _set_rng_state, resolve_device
-from results.files import atomic_path, write_json_atomic, write_text_atomic
+from nas.train.trainer import (
+    TrainingDivergedError,
+    _rng_state,
+    _seed_everything,
+    _set_rng_state,
+    load_checkpoint,
+    resolve_device,
+    save_checkpoint,
+)
+from results.files import write_json_atomic, write_text_atomic
 from search_spaces.errors import EspnasError
 from search_spaces.segmentation import SegmentationConfig, resolve_segmentation
 
@@ -226,25 +234,6 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _save(path: Path, trainer: SegmentationTrainer, config: SegmentationConfig, settings: dict[str, Any]) -> None:
-    payload = {"format": CHECKPOINT_FORMAT, "config": config.to_json(), "settings": settings, **trainer.state_dict()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        torch.save(payload, handle)
-
-
-def _load(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise EspnasError(f"no checkpoint at {path} to resume from; run without --resume to start")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise EspnasError(f"{path} is not a readable espnas checkpoint ({type(err).__name__})") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise EspnasError(f"{path} is not an espnas segmentation checkpoint (expected {CHECKPOINT_FORMAT})")
-    return payload
-
-
 def adapt_segmentation_config(config: SegmentationConfig, data: SegmentationData) -> SegmentationConfig:
     """The config with its classes and counting size matched to the data."""
     size = tuple(data.crop_size)
@@ -283,7 +272,7 @@ def train_segmentation(
     if resume:
         if path is None:
             raise EspnasError("resume needs an output directory holding a checkpoint (--out DIR)")
-        payload = _load(path)
+        payload = load_checkpoint(path, fmt=CHECKPOINT_FORMAT)
         if payload["config"] != cfg.to_json():
             raise EspnasError(f"checkpoint {path} is for another config; resume with the same spec or another --out")
         for key, value in settings.items():
@@ -307,12 +296,12 @@ def train_segmentation(
     elif path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path.parent / "config.json", cfg.to_json(indent=2) + "\n")
-        _save(path, trainer, cfg, settings)
+        save_checkpoint(path, trainer, cfg, settings, fmt=CHECKPOINT_FORMAT)
     try:
         while trainer.epoch < epochs:
             trainer.run_epoch()
             if path is not None:
-                _save(path, trainer, cfg, settings)
+                save_checkpoint(path, trainer, cfg, settings, fmt=CHECKPOINT_FORMAT)
                 write_json_atomic(path.parent / "history.json", trainer.history)
     except KeyboardInterrupt:
         if path is not None:

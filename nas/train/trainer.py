@@ -404,24 +404,27 @@ class Trainer:
         _set_rng_state(state["rng"])
 
 
-def save_checkpoint(path: Path, trainer: Trainer, config: EESPConfig, settings: dict[str, Any]) -> None:
-    """Write the trainer's state, the config JSON and the run settings to `path` atomically."""
-    payload = {"format": CHECKPOINT_FORMAT, "config": config.to_json(), "settings": settings, **trainer.state_dict()}
+def save_checkpoint(
+    path: Path, trainer: Any, config: Any, settings: dict[str, Any], *, fmt: str = CHECKPOINT_FORMAT
+) -> None:
+    """Write the trainer's state, the config JSON and the run settings to `path` atomically. `trainer` and
+    `config` are any with `state_dict()` and `to_json()` (the segmentation trainer passes its own `fmt`)."""
+    payload = {"format": fmt, "config": config.to_json(), "settings": settings, **trainer.state_dict()}
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         torch.save(payload, handle)
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint written by `save_checkpoint` (loaded with weights_only: no code runs)."""
+def load_checkpoint(path: Path, *, fmt: str = CHECKPOINT_FORMAT) -> dict[str, Any]:
+    """A checkpoint of format `fmt` written by `save_checkpoint` (loaded with weights_only: no code runs)."""
     if not path.is_file():
         raise EspnasError(f"no checkpoint at {path} to resume from; run without --resume to start")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         raise EspnasError(f"{path} is not a readable espnas checkpoint ({type(err).__name__})") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise EspnasError(f"{path} is not an espnas checkpoint (expected format {CHECKPOINT_FORMAT})")
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise EspnasError(f"{path} is not an espnas checkpoint (expected format {fmt})")
     return payload
 
 

@@ -25,7 +25,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def positive_seconds(text: str) -> float:
+    """argparse type for a duration in seconds (> 0); shared by `predictor build` and `profile`."""
     try:
         value = float(text)
     except ValueError:
@@ -56,8 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument(
         "--fit", type=int, default=DEFAULT_FIT, metavar="N", help=f"networks to fit (default: {DEFAULT_FIT})"
     )
-    b.add_argument("--unit-budget", type=_positive_float, default=0.3, metavar="S", help="seconds per unit")
-    b.add_argument("--network-budget", type=_positive_float, default=1.0, metavar="S", help="seconds per network")
+    b.add_argument("--unit-budget", type=positive_seconds, default=0.3, metavar="S", help="seconds per unit")
+    b.add_argument("--network-budget", type=positive_seconds, default=1.0, metavar="S", help="seconds per network")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--dir", metavar="DIR", help="table directory (default: $ESPNAS_PREDICTOR_DIR or ~/.cache)")
     b.add_argument("--out", metavar="FILE", help="table file (default: a name from the target in --dir)")

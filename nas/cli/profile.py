@@ -11,6 +11,7 @@ from rich.table import Table
 
 from nas.cli._console import console
 from nas.cli.counting import input_size
+from nas.cli.predictor import positive_seconds
 from profilers.models import DTYPES
 from profilers.profile import ProfileReport, parse_batch_sizes, profile
 from results.files import write_text_atomic
@@ -31,16 +32,6 @@ def _runtimes(text: str) -> list[str]:
         return parse_runtimes(text)
     except EspnasError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -85,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--time-budget",
-        type=_positive_float,
+        type=positive_seconds,
         default=2.0,
         metavar="S",
         help="seconds per model per batch size (default: 2.0)",

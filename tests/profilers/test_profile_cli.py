@@ -91,3 +91,11 @@ def test_profile_library_function_with_memory(tiny):
     assert [r["metric"] for r in report.records] == ["latency", "peak_memory"]
     assert report.metric("peak_memory")[0]["unit"] == "MB"
     assert report.settings["batch_sizes"] == [1]
+
+
+def test_a_time_budget_that_is_not_positive_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["profile", "espnetv2-0.5", "--time-budget", "0"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert "'0' is invalid; valid: a positive number of seconds" in err

@@ -40,9 +40,25 @@ def test_thread_count_is_fixed_then_restored(tiny):
         pass
 
 
-def test_options_reach_the_model(tiny):
-    res = measure_latency(tiny, (3, 16, 16), dtype="bf16", channels_last=True, **FAST)
-    assert res.options["dtype"] == "bf16" and res.options["channels_last"]
+@pytest.mark.parametrize(
+    ("dtype", "channels_last", "want"),
+    [("bf16", True, torch.bfloat16), ("fp32", False, torch.float32)],
+)
+def test_the_measured_forward_runs_in_the_dtype_and_layout_asked_for(tiny, dtype, channels_last, want):
+    # A hook on the first conv sees what every forward really gets; `prepare` deep-copies the model, and the
+    # copied hook appends to this same list. The caller's model must stay fp32.
+    seen: list[tuple[torch.dtype, torch.dtype, bool]] = []
+    conv = tiny.body[0]
+    conv.register_forward_pre_hook(
+        lambda module, args: seen.append(
+            (args[0].dtype, module.weight.dtype, args[0].is_contiguous(memory_format=torch.channels_last))
+        )
+    )
+    res = measure_latency(tiny, (3, 16, 16), dtype=dtype, channels_last=channels_last, **FAST)
+    assert len(seen) >= res.n_samples + res.warmup_iters
+    assert set(seen) == {(want, want, channels_last)}
+    assert conv.weight.dtype == torch.float32
+    assert res.options["dtype"] == dtype and res.options["channels_last"] is channels_last
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,7 @@ def test_energy_without_a_power_source_is_one_line(capsys):
     [
         (["torchvision:mobilenet_v2"], "torchvision"),
         (["torchvision:resnet50"], "valid: torchvision:shufflenet_v2_x0_5"),
-        (["no-such-preset"], ""),
+        (["no-such-preset"], "unknown spec 'no-such-preset'; valid: a preset (espnetv2-0.5,"),
         (["espnetv2-0.5", "--device", "tpu"], "valid: cpu, cuda"),
         (["espnetv2-0.5", "--threads", "0"], "--threads"),
         (["espnetv2-0.5", "--plot", "/no/such/dir/x.png"], "does not exist"),

@@ -34,9 +34,36 @@ def test_by_rank(run):
         select(run, rank=999)
 
 
-def test_by_knee(run):
+def _trial(trial_id: str, number: int, objectives: list, values: tuple) -> dict:
+    metrics = {name: float(v) for (name, _, _), v in zip(objectives, values, strict=True)}
+    return {"trial_id": trial_id, "number": number, "status": "complete", **metrics}
+
+
+@pytest.mark.parametrize(
+    ("objectives", "points", "knee_id"),
+    [
+        # Two objectives, normalised over the front to 0 = best: fast (1, 0), mid (1/3, 1/9), best (0, 1); the
+        # knee is the smallest sum, mid. "slow" is dominated by mid.
+        (
+            [("accuracy", "max", "%"), ("latency_ms", "min", "ms")],
+            {"fast": (60, 1), "best": (90, 10), "mid": (80, 2), "slow": (70, 9)},
+            "mid",
+        ),
+        # Three objectives: a, b and c each win one objective outright (sum 2 each); d is second-best on all
+        # three: (1/4, 1/5, 1/3) from accuracy 60..100, latency 1..6, energy 1..4, so the knee is d.
+        (
+            [("accuracy", "max", "%"), ("latency_ms", "min", "ms"), ("energy_mj", "min", "mJ")],
+            {"a": (100, 6, 4), "b": (60, 1, 4), "c": (60, 6, 1), "d": (90, 2, 2)},
+            "d",
+        ),
+    ],
+)
+def test_by_knee_on_fronts_worked_out_by_hand(make_run, objectives, points, knee_id):
+    records = [_trial(name, i, objectives, values) for i, (name, values) in enumerate(points.items())]
+    run = open_run(make_run("knee", records, objectives=objectives))
     rows = select(run, knee_point=True)
-    assert len(rows) == 1 and rows.iloc[0]["trial_id"] == knee(run)["trial_id"]
+    assert rows["trial_id"].tolist() == [knee_id]
+    assert knee(run)["trial_id"] == knee_id
 
 
 def test_by_constraint_picks_the_best_match(run):

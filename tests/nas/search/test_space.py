@@ -138,5 +138,38 @@ def test_an_invalid_combination_is_a_config_error():
         sample_to_config({"scale": 0.75}, space)
 
 
-def test_knob_names_cover_every_config_knob():
-    assert {"scale", "branches", "reduce_groups", "expand_groups", "dilation_caps", "hff"} <= set(KNOB_NAMES)
+# Each knob set alone (to a value other than the paper's), and the config fields it must change, by hand.
+_ONE_KNOB = [
+    ({"scale": 0.5}, {"channels": (16, 32, 64, 128, 256)}),
+    ({"depth_L2": 1}, {"depths": (1, 3, 7, 3)}),
+    ({"depth_L3": 2}, {"depths": (0, 2, 7, 3)}),
+    ({"depth_L4": 5}, {"depths": (0, 3, 5, 3)}),
+    ({"depth_L5": 1}, {"depths": (0, 3, 7, 1)}),
+    ({"branches": 2}, {"branches": 2, "reduce_groups": 2, "expand_groups": 2}),  # groups "K" follow K
+    ({"reduce_groups": 1}, {"reduce_groups": 1}),
+    ({"expand_groups": 1}, {"expand_groups": 1}),
+    ({"dilation_caps": "9,9,7,5,3"}, {"dilation_caps": (9, 9, 7, 5, 3)}),
+    ({"hff": False}, {"hff": False}),
+    ({"input_shortcut": False}, {"input_shortcut": False}),
+    ({"head_channels": 512}, {"head_channels": 512}),
+    (dict(zip(("c1", "c2", "c3", "c4", "c5"), (32, 96, 192, 384, 768), strict=True)),
+     {"channels": (32, 96, 192, 384, 768)}),
+    (dict(zip((f"dilation_cap_{i}" for i in range(1, 6)), (11, 9, 7, 5, 3), strict=True)),
+     {"dilation_caps": (11, 9, 7, 5, 3)}),
+]  # fmt: skip
+# Fields a search does not choose: set by the counting convention (ImageNet) or by training.
+_NOT_SEARCHED = {"num_classes", "input_size", "in_channels", "dropout"}
+
+
+@pytest.mark.parametrize(("knobs", "changes"), _ONE_KNOB, ids=lambda v: ",".join(v) if isinstance(v, dict) else "")
+def test_each_knob_alone_changes_its_config_fields_and_nothing_else(knobs, changes):
+    cfg = sample_to_config({}, parse_space({"knobs": knobs}))  # fixed knobs: the sample needs no values
+    assert cfg == EESPConfig.from_scale(1.0).replace(**changes)
+
+
+def test_every_knob_and_every_searched_config_field_has_a_case():
+    import dataclasses
+
+    assert {name for knobs, _ in _ONE_KNOB for name in knobs} == set(KNOB_NAMES)
+    searched = {f.name for f in dataclasses.fields(EESPConfig)} - _NOT_SEARCHED
+    assert {name for _, changes in _ONE_KNOB for name in changes} == searched

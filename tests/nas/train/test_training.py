@@ -212,11 +212,57 @@ def test_gradient_clipping_bounds_the_norm():
     assert norms and max(norms) <= 1e-3 * 1.001
 
 
-def test_adam_recipe_and_label_smoothing_train():
-    data = small_digits(64, 16)
-    result = train(TINY, data, recipe="adam", epochs=1, batch_size=32, label_smoothing=0.1, progress=False)
+@dataclasses.dataclass(frozen=True)
+class RecordingSource(DataSource):
+    """A data source that keeps the labels of every training batch it hands out, in order."""
+
+    labels_seen: list = dataclasses.field(default_factory=list)
+
+    def loader(self, split, batch_size, *, seed=0, epoch=0, workers=None):
+        inner = super().loader(split, batch_size, seed=seed, epoch=epoch, workers=workers)
+        if split != "train":
+            return inner
+        batches = list(inner)
+        self.labels_seen.extend(y.clone() for _, y in batches)
+        return batches
+
+
+def _smoothed_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, eps: float) -> torch.Tensor:
+    """By hand: the target is 1 - eps on the label plus eps spread evenly over all classes."""
+    logp = logits.log_softmax(dim=1)
+    nll = -logp[torch.arange(len(labels)), labels]
+    return ((1 - eps) * nll - eps * logp.mean(dim=1)).mean()
+
+
+def test_adam_recipe_and_label_smoothing_train(monkeypatch):
+    # The training loss the trainer reports is the smoothed cross-entropy of the logits it saw: recomputed by
+    # hand from the logits (a forward hook) and the labels (the loader), and far from the plain one.
+    small = small_digits(64, 16)
+    data = RecordingSource(small.name, small.train, small.val, small.num_classes, small.class_names, small.image_size)
+    logits: list[torch.Tensor] = []
+
+    def sharpened(module, args, out):
+        # The classifier starts at std 0.001: nearly uniform logits, where smoothing changes the loss by nothing;
+        # scaled up, the smoothed and the plain cross-entropy differ clearly.
+        out = 300 * out
+        if module.training:
+            logits.append(out.detach().clone())
+        return out
+
+    def build_with_hook(config):
+        model = build(config)
+        model.register_forward_hook(sharpened)
+        return model
+
+    monkeypatch.setattr(training, "build", build_with_hook)
+    eps = 0.3
+    result = train(TINY, data, recipe="adam", epochs=1, batch_size=32, label_smoothing=eps, progress=False)
     assert result.settings["recipe"]["optimizer"] == "adam"
-    assert result.settings["recipe"]["label_smoothing"] == 0.1
+    assert len(logits) == len(data.labels_seen) == 2  # 64 images, batches of 32
+    z, y = torch.cat(logits), torch.cat(data.labels_seen)
+    reported = result.history[0]["train_loss"]
+    assert reported == pytest.approx(_smoothed_cross_entropy(z, y, eps).item(), rel=1e-5)
+    assert abs(reported - _smoothed_cross_entropy(z, y, 0.0).item()) > 0.05
 
 
 def test_nan_loss_raises_diverged():
@@ -248,12 +294,43 @@ def test_topk_correct_by_hand():
     assert (top1.item(), top2.item()) == (1, 2)
 
 
+def _conv_output_dtypes(trainer: Trainer) -> dict[str, set[torch.dtype]]:
+    """Runs one training step, BN recalibration and validation; the dtype the first conv gave out in each."""
+    seen: dict[str, set[torch.dtype]] = {}
+    phase = ["train"]
+    conv = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.Conv2d))
+    conv.register_forward_hook(lambda m, a, out: seen.setdefault(phase[0], set()).add(out.dtype))
+    trainer.train_epoch(0)
+    phase[0] = "recalibrate"
+    trainer.recalibrate_bn(0, batches=1)
+    phase[0] = "evaluate"
+    trainer.evaluate()
+    return seen
+
+
+@pytest.mark.parametrize("amp", [True, False])
+def test_the_amp_setting_decides_the_forwards_precision(amp):
+    # AMP is on only on CUDA, so on CPU the setting is turned on by hand: the trainer's own autocast then
+    # runs every forward (training, BN recalibration, validation) in float16, and in float32 when off.
+    torch.manual_seed(0)
+    trainer = Trainer(build(TINY), small_digits(32, 16), get_recipe("short"), epochs=1, batch_size=16, max_steps=1)
+    assert trainer.amp is False  # the default on CPU
+    trainer.amp = amp
+    want = torch.float16 if amp else torch.float32
+    assert _conv_output_dtypes(trainer) == {"train": {want}, "recalibrate": {want}, "evaluate": {want}}
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # the weights stay fp32
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_amp_training_on_gpu():
-    result = train(TINY, small_digits(), epochs=1, batch_size=32, device="cuda", progress=False)
-    assert next(result.model.parameters()).is_cuda
-    assert 0.0 <= result.final_top1 <= 1.0
+    torch.manual_seed(0)
+    trainer = Trainer(build(TINY), small_digits(), get_recipe("short"), epochs=1, batch_size=32, device="cuda")
+    assert trainer.amp and trainer.scaler.is_enabled()  # on by default on CUDA, with its gradient scaler
+    seen = _conv_output_dtypes(trainer)
+    assert seen == {"train": {torch.float16}, "recalibrate": {torch.float16}, "evaluate": {torch.float16}}
+    assert all(p.is_cuda and p.dtype == torch.float32 for p in trainer.model.parameters())
+    assert trainer.steps_done == len(trainer.data.loader("train", 32)) and trainer.scaler.get_scale() > 0
 
 
 def test_paper_crop_scale_follows_the_80m_flop_rule():

@@ -209,12 +209,15 @@ def run_trial(config: Mapping[str, Any], job: TrialJob, report: Callable[[dict[s
         arch = config_from_json(config_json)  # the task's proxy adapts classes and input size to the data
         reason = None
         failures: list[str] = []
+        reported = [0]  # the last epoch the scheduler saw: a retry re-trains epochs 1..n without reporting them again
         for attempt in range(job.retries + 1):
             curve = []
 
             def on_epoch(epoch: int, acc: float, curve: list[float] = curve) -> None:
                 curve.append(float(acc))
-                report({quality: float(acc), "epoch": int(epoch), "espnas_final": False})
+                if epoch > reported[0]:
+                    reported[0] = int(epoch)
+                    report({quality: float(acc), "epoch": int(epoch), "espnas_final": False})
 
             t = time.perf_counter()
             try:
@@ -238,11 +241,11 @@ def run_trial(config: Mapping[str, Any], job: TrialJob, report: Callable[[dict[s
                 curve = [float(c) for c in (proxy.curve or curve)]
                 break
             reason = reason or f"proxy {quality} is not finite"
-            result["espnas_attempts"] = attempt + 1
             failures.append(reason)
         else:
             tries = f" ({job.retries + 1} attempts, each with its own seed)" if job.retries else ""
             result.update(espnas_status="failed", espnas_reason=f"training{tries}: {reason}")
+        result["espnas_attempts"] = min(len(failures) + 1, job.retries + 1)  # attempts made, successful or not
         if failures and result["espnas_status"] == "complete":  # complete after a retry: say what failed first
             result["espnas_reason"] = f"complete on attempt {len(failures) + 1}; attempt 1 failed: {failures[0]}"
     if result["espnas_status"] == "complete" and job.measure:

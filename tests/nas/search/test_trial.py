@@ -177,3 +177,22 @@ def test_a_trial_without_training_is_only_measured(fakes: Fakes) -> None:
     result = fakes.run(train=False, measure=("latency_ms",))
     assert fakes.seeds == [] and result["espnas_status"] == "complete" and result["latency_ms"] == 1.5
     assert json.loads(result["espnas_curve_json"]) == []
+
+
+def test_the_scheduler_sees_each_epoch_once_across_retries(fakes: Fakes) -> None:
+    # Attempt 1 reports epochs 1-2 and fails; attempt 2 re-trains epochs 1-2 (not reported again), then epoch 3.
+    fakes.plan += [fails("diverged", 0.1, 0.2), ok(0.3, 0.4, 0.5)]
+    result = fakes.run(retries=1)
+    assert [(r["epoch"], r["accuracy"]) for r in fakes.reports] == [(1, 0.1), (2, 0.2), (3, 0.5)]
+    assert result["espnas_attempts"] == 2
+
+
+@pytest.mark.parametrize(("plan", "retries", "attempts"), [
+    (["ok"], 2, 1),
+    (["fail", "ok"], 2, 2),
+    (["fail", "fail", "fail"], 2, 3),
+    (["fail"], 0, 1),
+])  # fmt: skip
+def test_attempts_counts_every_attempt_made(fakes: Fakes, plan: list[str], retries: int, attempts: int) -> None:
+    fakes.plan += [ok(0.5) if step == "ok" else fails("boom", 0.1) for step in plan]
+    assert fakes.run(retries=retries)["espnas_attempts"] == attempts

@@ -49,12 +49,14 @@ def prose(out: Console, text: str, indent: str = "  ") -> None:
 class Column:
     """A table column: its header, alignment and priority (columns with the highest number are dropped first
     when the table is too wide; priority 0 is never dropped). `fold` columns (paths, ids) wrap by character
-    instead of being cut with an ellipsis."""
+    instead of being cut with an ellipsis; `fold_at` (for names, not paths) counts a fold column as at most that
+    wide when deciding what to drop, so a long name folds in its cell rather than pushing other columns out."""
 
     header: str
     justify: str = "right"
     priority: int = 0
     fold: bool = False
+    fold_at: int | None = None
 
 
 def fitted_table(
@@ -68,7 +70,7 @@ def fitted_table(
     dropped: list[str] = []
     measurer = Console(width=10_000, highlight=False)  # wide enough to measure every natural width
 
-    def build(indices: list[int]) -> Table:
+    def build(indices: list[int], measuring: bool = False) -> Table:
         table = Table(**table_kw)
         for i in indices:
             c = columns[i]
@@ -78,17 +80,17 @@ def fitted_table(
                 no_wrap=not c.fold,
                 overflow="fold" if c.fold else "ellipsis",
                 min_width=len(c.header),
+                max_width=max(len(c.header), c.fold_at) if measuring and c.fold and c.fold_at else None,
             )
         for row in rows:
             table.add_row(*[row[i] for i in indices])
         return table
 
     while True:
-        table = build(keep)
-        need = measurer.measure(table).maximum
+        need = measurer.measure(build(keep, measuring=True)).maximum
         droppable = [i for i in keep if columns[i].priority > 0]
         if need <= width or not droppable:
-            return table, dropped
+            return build(keep), dropped
         worst = max(droppable, key=lambda i: (columns[i].priority, i))
         keep.remove(worst)
         dropped.append(columns[worst].header)

@@ -75,14 +75,47 @@ def test_runs_table_fits_and_says_interrupted(make_run, capsys, tmp_path):
     assert "outside" in out and "not shown at 80 columns: objectives" in " ".join(out.split())  # dropped: named
 
 
-def test_pareto_and_compare_reports_fit(make_run, capsys):
-    a, b = make_run("a"), make_run("b", points=[(0.95, 20.0), (0.4, 2.0)])
+LONG = "search-20261201-201500-" + "a-long-run-name-" * 3  # 71 characters
+
+
+def test_pareto_and_compare_print_tables_that_fit(make_run, capsys):
+    a, b = make_run(LONG), make_run("b", points=[(0.95, 20.0), (0.4, 2.0)])
     code, out, _ = run_cli(capsys, "pareto", str(a))
     assert code == 0
     assert_fits(out, unbroken=(f"path: {a}",))
-    code, out, _ = run_cli(capsys, "compare", str(a), str(b))
-    assert code == 0 and "alone" in out
+    assert f"path: {a}" in out.splitlines()  # the path whole, on its line
+    assert "┃ trial  ┃ accuracy ┃ latency_ms ┃" in out and "t00002" in out  # a table like the other commands'
+    code, out, _ = run_cli(capsys, "compare", str(a), str(b), "--where", "latency_ms <= 9")
+    assert code == 0
     assert_fits(out)
+    lines = out.splitlines()
+    runs = next(i for i, line in enumerate(lines) if "┃ #  ┃ run" in line)
+    for header in ("trials", "front", "hypervolume", "alone"):  # a long name folds: no column is dropped
+        assert header in lines[runs]
+    name = "".join(line.split("│")[2].strip() for line in lines[runs + 2 : runs + 5])
+    assert name == LONG and "C(row, col)" in out  # folded in its cell, nothing of it lost
+    assert f"{LONG}: trial t00002" in " ".join(out.split())  # the best trial under the constraint
+
+
+def test_narrow_reports_drop_columns_and_say_which(make_run, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "50")
+    a, b = make_run("a"), make_run("b", points=[(0.95, 20.0), (0.4, 2.0)])
+    code, out, _ = run_cli(capsys, "pareto", str(a))
+    assert code == 0 and "┃ trial" in out
+    assert_fits(out, 50, unbroken=(f"path: {a}",))
+    assert "not shown at 50 columns: params, conv MACs" in " ".join(out.split())  # counts first, then the id
+    code, out, _ = run_cli(capsys, "compare", str(a), str(b))
+    assert code == 0
+    assert_fits(out, 50)
+    assert "not shown at 50 columns: params" in " ".join(out.split())
+
+
+def test_pareto_and_compare_json_are_unchanged(make_run, capsys):
+    from results.report import compare_report, pareto_report
+
+    a, b = make_run("a"), make_run("b", points=[(0.95, 20.0), (0.4, 2.0)])
+    assert run_cli(capsys, "pareto", str(a), "--json")[1] == pareto_report(a, as_json=True) + "\n"
+    assert run_cli(capsys, "compare", str(a), str(b), "--json")[1] == compare_report([a, b], as_json=True) + "\n"
 
 
 def _outcome(run_dir: Path, notes: list[str]):

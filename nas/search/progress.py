@@ -185,7 +185,10 @@ class Progress:
             fmt_seconds(self._elapsed()),
             self._eta(),
         )
-        table.caption = "outside: proposals outside the FLOP band (not trained); HV: normalised hypervolume"
+        table.caption = (
+            "outside: proposals outside the FLOP band (not trained); HV: hypervolume over the trials so far "
+            "(it can fall as the front improves: README, Hypervolume)"
+        )
         return table
 
     def line(self, trial_id: str, status: str, values: list[float] | None, reason: str | None) -> str:

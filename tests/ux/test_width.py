@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nas.cli import _console
 
@@ -182,3 +184,29 @@ def test_profile_table_drops_columns_by_priority_and_says_so():
     assert_fits(text)
     assert "torchvision:mobilenet_v3_small" in text and "1.234" in text and "12.2" in text  # the IQR is kept
     assert "not shown at 80 columns: backend" in text
+
+
+cells = st.text(alphabet="ab1 .:/Δ日", min_size=0, max_size=14)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(cells, st.integers(0, 3)), min_size=1, max_size=6),
+    st.lists(st.lists(cells, min_size=6, max_size=6), min_size=0, max_size=5),
+    st.integers(20, 90),
+)
+def test_fitted_table_drops_exactly_what_rich_says_does_not_fit(spec, rows, width):
+    """The widths fitted_table adds up itself agree with rich's own measurement of the table it returns: it
+    fits (unless only undroppable columns are left), and the last column it dropped did not fit."""
+    from rich.console import Console
+
+    columns = [_console.Column(f"{i}{text}", priority=priority) for i, (text, priority) in enumerate(spec)]
+    rows = [row[: len(columns)] for row in rows]
+    table, dropped = _console.fitted_table(columns, rows, width, title="t")
+    measure = Console(width=10_000).measure
+    kept = [i for i, c in enumerate(columns) if c.header not in dropped]
+    assert measure(table).maximum <= width or all(columns[i].priority == 0 for i in kept)
+    if dropped:
+        back = sorted([*kept, next(i for i, c in enumerate(columns) if c.header == dropped[-1])])
+        wider, _ = _console.fitted_table([columns[i] for i in back], [[r[i] for i in back] for r in rows], 10_000)
+        assert measure(wider).maximum > width

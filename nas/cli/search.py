@@ -123,7 +123,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-progress",
         action="store_true",
-        help="no progress (default: a live table at a terminal, a line per finished trial in a log or pipe)",
+        help="no progress (default: a live table at a terminal; in a log or pipe each finished trial and the counts)",
     )
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     p.set_defaults(run=cmd_search)

@@ -1,4 +1,4 @@
-"""The search's progress away from a terminal: one flushed line per finished trial with counts and ETA; at a
+"""The search's progress away from a terminal: each finished trial, flushed, then its counts and ETA; at a
 terminal the live table fits 80 columns."""
 
 from __future__ import annotations

@@ -146,3 +146,17 @@ def test_trial_lines_fit_80_columns_and_keep_a_long_path_whole(tmp_path):
     state = [line for line in lines if line.startswith("  done ")]
     assert state[0].startswith("  done 970/1000, running 4, failed 40, pruned 30, outside 12345 |")
     assert "front 1, HV " in text and "1h06m, ETA " in text
+
+
+def test_the_end_counts_the_notes_not_shown(tmp_path):
+    from nas.search.driver import _counted_notes
+
+    rec = recorder(tmp_path)
+    for number in range(5):
+        rec.record_result(number, VERDICT, result(reason="complete on attempt 2; attempt 1 failed: nan"), False)
+    rec.note("restart", restart_note(SimpleNamespace(config={"espnas_number": 9})))  # one: all of it was shown
+    assert len(rec.notes) == NOTES_SHOWN_PER_KIND + 1
+    assert _counted_notes(rec) == [
+        "5 trial(s) completed only after a failed attempt (each record's 'reason' says what failed); the first 3 "
+        "were noted as they arose"
+    ]

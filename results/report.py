@@ -10,13 +10,14 @@ import json
 import os
 import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 
-from results.compare import _jsonable, _num, compare_runs
-from results.pareto import front, resolve_objectives, run_hypervolume
+from results.compare import Comparison, _jsonable, _num, compare_runs
+from results.pareto import Hypervolume, front, resolve_objectives, run_hypervolume
 from results.select import config_text, select
-from results.store import Run, RunError, list_runs, open_run
+from results.store import Objective, Run, RunError, list_runs, open_run
 from search_spaces.errors import EspnasError
 
 PathLike = str | os.PathLike[str]
@@ -70,20 +71,45 @@ def runs_table(directory: PathLike = "runs", as_json: bool = False) -> str:
     return pd.DataFrame(rows).fillna("").to_string(index=False)
 
 
+@dataclass(frozen=True)
+class ParetoView:
+    """A run's front over its chosen objectives, with its hypervolume and the figures written: what
+    `espnas pareto` shows (as a table, or JSON through `pareto_report`)."""
+
+    run: Run
+    objectives: list[Objective]
+    front: pd.DataFrame
+    hypervolume: Hypervolume | None
+    plots: list[str]
+
+    @property
+    def columns(self) -> list[str]:
+        """The front's key columns, in the order they are shown (those the run has)."""
+        wanted = ["trial_id", "number", *[o.name for o in self.objectives], "params", "macs", "arch_id", "preset"]
+        return [c for c in wanted if c in self.front.columns]
+
+
+def pareto_view(
+    path: PathLike, objectives: Sequence[str] | str | None = None, plots: Sequence[PathLike] = ()
+) -> ParetoView:
+    """The front of a run over `objectives` (default: the run's), writing any figures asked for."""
+    run = _open_nonempty(path)
+    chosen = resolve_objectives(run, objectives)
+    names = chosen_names(chosen)
+    return ParetoView(run, chosen, front(run, names), run_hypervolume(run, names), _plot([run], plots, names))
+
+
 def pareto_report(
     path: PathLike,
     objectives: Sequence[str] | str | None = None,
     as_json: bool = False,
     plots: Sequence[PathLike] = (),
 ) -> str:
-    """The front of a run over `objectives` as a table (or JSON records), writing any figures asked for."""
-    run = _open_nonempty(path)
-    chosen = resolve_objectives(run, objectives)
-    table = front(run, chosen_names(chosen))
-    written = _plot([run], plots, chosen_names(chosen))
-    hv = run_hypervolume(run, chosen_names(chosen))
-    columns = ["trial_id", "number", *[o.name for o in chosen], "params", "macs", "arch_id", "preset"]
-    columns = [c for c in columns if c in table.columns]
+    """The front of a run over `objectives` as plain text (or JSON records), writing any figures asked for.
+    (`espnas pareto` prints the same view as a table that fits the terminal: nas/cli/_reports.py.)"""
+    view = pareto_view(path, objectives, plots)
+    run, chosen, table, hv, written = view.run, view.objectives, view.front, view.hypervolume, view.plots
+    columns = view.columns
     if as_json:
         return json.dumps(
             {
@@ -134,6 +160,21 @@ def _plot(runs: Sequence[Run], plots: Sequence[PathLike], objectives: Sequence[s
     return [str(plot_runs(runs, p, objectives=objectives, **kw)) for p in plots]
 
 
+def compare_view(
+    paths: Sequence[PathLike],
+    objectives: Sequence[str] | str | None = None,
+    reference_point: Sequence[float] | None = None,
+    constraint: str | None = None,
+    best_by: str | None = None,
+    plots: Sequence[PathLike] = (),
+) -> tuple[Comparison, list[str]]:
+    """Compare runs (see results.compare.compare_runs), writing any figures asked for: (comparison, figures)."""
+    runs = [_open_nonempty(p) for p in paths]
+    comparison = compare_runs(runs, objectives, reference_point, constraint=constraint, best_by=best_by)
+    names = chosen_names(comparison.objectives)
+    return comparison, _plot(runs, plots, names, reference_point=reference_point)
+
+
 def compare_report(
     paths: Sequence[PathLike],
     objectives: Sequence[str] | str | None = None,
@@ -143,11 +184,9 @@ def compare_report(
     as_json: bool = False,
     plots: Sequence[PathLike] = (),
 ) -> str:
-    """Compare runs (see results.compare.compare_runs) and render the result, writing any figures asked for."""
-    runs = [_open_nonempty(p) for p in paths]
-    comparison = compare_runs(runs, objectives, reference_point, constraint=constraint, best_by=best_by)
-    names = chosen_names(comparison.objectives)
-    written = _plot(runs, plots, names, reference_point=reference_point)
+    """Compare runs and render the result as plain text or JSON, writing any figures asked for.
+    (`espnas compare` prints the same as tables that fit the terminal: nas/cli/_reports.py.)"""
+    comparison, written = compare_view(paths, objectives, reference_point, constraint, best_by, plots)
     if as_json:
         return json.dumps({**comparison.to_dict(), "plots": written}, indent=2)
     return "\n".join([comparison.to_text(), *[f"wrote {p}" for p in written]])

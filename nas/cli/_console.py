@@ -49,26 +49,30 @@ def prose(out: Console, text: str, indent: str = "  ") -> None:
 class Column:
     """A table column: its header, alignment and priority (columns with the highest number are dropped first
     when the table is too wide; priority 0 is never dropped). `fold` columns (paths, ids) wrap by character
-    instead of being cut with an ellipsis."""
+    instead of being cut with an ellipsis; `fold_at` (for names, not paths) counts a fold column as at most that
+    wide when deciding what to drop, so a long name folds in its cell rather than pushing other columns out."""
 
     header: str
     justify: str = "right"
     priority: int = 0
     fold: bool = False
+    fold_at: int | None = None
 
 
 def fitted_table(
     columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int, **table_kw: Any
 ) -> tuple[Any, list[str]]:
     """A rich Table of `rows` that fits `width` columns: whole columns are dropped by priority until the rest
-    fit at their natural width; no header or cell is ever cut. Returns the table and the headers dropped."""
+    fit at their natural width; no header or cell is ever cut. Returns the table and the headers dropped.
+
+    The natural widths are the widest line of each column's header and cells (display cells, as rich counts
+    them), taken once; the borders and padding come from measuring the headers alone. So a table of a few
+    hundred rows (`count --by-layer`) is measured once, not once per dropped column (rich measures every cell).
+    """
+    from rich.cells import cell_len
     from rich.table import Table
 
-    keep = list(range(len(columns)))
-    dropped: list[str] = []
-    measurer = Console(width=10_000, highlight=False)  # wide enough to measure every natural width
-
-    def build(indices: list[int]) -> Table:
+    def build(indices: list[int], with_rows: bool = True) -> Table:
         table = Table(**table_kw)
         for i in indices:
             c = columns[i]
@@ -77,18 +81,28 @@ def fitted_table(
                 justify=c.justify,  # type: ignore[arg-type]
                 no_wrap=not c.fold,
                 overflow="fold" if c.fold else "ellipsis",
-                min_width=len(c.header),
+                min_width=cell_len(c.header),
             )
-        for row in rows:
+        for row in rows if with_rows else ():
             table.add_row(*[row[i] for i in indices])
         return table
 
+    def natural(i: int) -> int:
+        c = columns[i]
+        cells = [c.header, *(str(row[i]) for row in rows)]
+        widest = max(cell_len(part) for text in cells for part in text.split("\n"))
+        return min(widest, max(cell_len(c.header), c.fold_at)) if c.fold and c.fold_at else widest
+
+    widths = [natural(i) for i in range(len(columns))]
+    measurer = Console(width=10_000, highlight=False)  # wide enough to measure every natural width
+    keep = list(range(len(columns)))
+    dropped: list[str] = []
     while True:
-        table = build(keep)
-        need = measurer.measure(table).maximum
+        frame = measurer.measure(build(keep, with_rows=False)).maximum - sum(cell_len(columns[i].header) for i in keep)
+        need = frame + sum(widths[i] for i in keep)
         droppable = [i for i in keep if columns[i].priority > 0]
         if need <= width or not droppable:
-            return table, dropped
+            return build(keep), dropped
         worst = max(droppable, key=lambda i: (columns[i].priority, i))
         keep.remove(worst)
         dropped.append(columns[worst].header)

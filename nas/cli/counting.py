@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+from collections.abc import Iterator
+from typing import Any
 
 from rich.table import Table
 
@@ -34,6 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classes", type=int, metavar="N", help="number of classes (default: the config's)")
     p.add_argument("--by-layer", action="store_true", help="list every layer")
     p.add_argument("--cross-check", action="store_true", help="also count the built model with hooks, fvcore, ptflops")
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch CPU threads for --cross-check, which builds and runs the model (default: the cores free now, "
+        "by load average; $ESPNAS_THREADS overrides; printed, and in --json); counting alone builds nothing",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     from nas.cli.predictor import add_predict_arguments
 
@@ -89,7 +99,29 @@ def run_presets(args: argparse.Namespace) -> None:
     out.print(table)
 
 
+@contextlib.contextmanager
+def _cross_check_threads(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """torch's threads for the cross-check (chosen as for training: it builds and runs models), printed unless
+    --json; yields what goes into the result's "threads"."""
+    from profilers.threads import choose_threads, using_threads
+
+    choice = choose_threads(args.threads, "train")
+    if not args.json:
+        console().print(f"threads for the cross-check: {choice}", markup=False, highlight=False)
+    with using_threads(choice.threads):
+        yield {"threads": choice.threads, "reason": choice.reason}
+
+
+def _check_threads_flag(args: argparse.Namespace) -> None:
+    if args.threads is not None and not args.cross_check:
+        raise ConfigError(
+            f"--threads {args.threads} applies only with --cross-check (counting from the config builds no model); "
+            "valid: add --cross-check or drop --threads"
+        )
+
+
 def run_count(args: argparse.Namespace) -> None:
+    _check_threads_flag(args)
     from search_spaces import resolve
     from search_spaces.eru_config import is_language_spec
     from search_spaces.segmentation import is_segmentation_spec
@@ -116,7 +148,8 @@ def run_count(args: argparse.Namespace) -> None:
     if args.cross_check:
         from profilers.crosscheck import cross_check  # builds models: torch
 
-        result["cross_check"] = cross_check(counts.config)
+        with _cross_check_threads(args) as threads:
+            result["cross_check"] = {**cross_check(counts.config), "threads": threads}
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -142,7 +175,8 @@ def _run_count_segmentation(args: argparse.Namespace) -> None:
     if args.cross_check:
         from profilers.segmentation_counting import cross_check_segmentation  # builds the model: torch
 
-        check = cross_check_segmentation(counts.config)
+        with _cross_check_threads(args) as threads:
+            check = {**cross_check_segmentation(counts.config), "threads": threads}
         result["cross_check"] = check
         if not args.json:
             state = "equal" if check["agrees"] else "DIFFERENT"
@@ -167,11 +201,13 @@ def _run_count_language(args: argparse.Namespace) -> None:
         from profilers.language_hooks import count_language_model  # builds the model: torch
         from search_spaces.eru import build_language_model
 
-        hooked = count_language_model(build_language_model(counts.config).eval())
+        with _cross_check_threads(args) as threads:
+            hooked = count_language_model(build_language_model(counts.config).eval())
         keys = ("params", "macs_per_token")
         result["cross_check"] = {
             "hooks": {k: hooked.to_dict()[k] for k in keys},
             "agrees": all(hooked.to_dict()[k] == result[k] for k in keys),
+            "threads": threads,
         }
     if args.json:
         print(json.dumps(result, indent=2))

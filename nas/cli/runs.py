@@ -158,23 +158,32 @@ def runs_rich_table(summaries: list, width: int, root: Path | None = None) -> ob
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
-    from results.report import pareto_report
+    from results.report import pareto_report, pareto_view
 
-    print(pareto_report(args.run_dir, args.objectives, as_json=args.json, plots=args.plot or ()))
+    if args.json:
+        print(pareto_report(args.run_dir, args.objectives, as_json=True, plots=args.plot or ()))
+        return 0
+    from nas.cli._console import console
+    from nas.cli._reports import print_pareto
+
+    print_pareto(console(), pareto_view(args.run_dir, args.objectives, plots=args.plot or ()))
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from results.report import compare_report
+    from results.report import compare_report, compare_view
 
     if len(args.run_dirs) < 2:
         raise EspnasError("compare needs at least two runs (espnas compare RUN RUN ...)")
-    print(
-        compare_report(
-            args.run_dirs, args.objectives, reference_point=args.reference_point, constraint=args.where,
-            best_by=args.by, as_json=args.json, plots=args.plot or (),
-        )
-    )  # fmt: skip
+    how = dict(reference_point=args.reference_point, constraint=args.where, best_by=args.by, plots=args.plot or ())
+    if args.json:
+        print(compare_report(args.run_dirs, args.objectives, as_json=True, **how))
+        return 0
+    from nas.cli._console import console
+    from nas.cli._reports import print_comparison
+
+    comparison, written = compare_view(args.run_dirs, args.objectives, **how)
+    print_comparison(console(), comparison, written)
     return 0
 
 

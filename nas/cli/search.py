@@ -7,7 +7,7 @@ import dataclasses
 import json
 from typing import Any
 
-from nas.search.band import band_text, fmt_count, parse_band
+from nas.search.band import band_text, parse_band
 from nas.search.driver import DEFAULT_TRIALS, SearchSettings, run_search
 from search_spaces.errors import EspnasError
 
@@ -19,8 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Search EESP variants in a FLOP band for accuracy, latency and energy. With no arguments: "
         "the digits data, the paper's space, 16 trials; measured: 5 min 16 s on an idle 2-core machine, 41 min for "
         "7 trials when other jobs kept the load near 11 (the time is mostly proxy training, so it grows with the "
-        "load, --trials and --proxy-epochs; the progress output prints an ETA). Ctrl-C keeps every finished trial "
-        "and prints the command that resumes.",
+        "load, --trials and --proxy-epochs; the progress output prints an ETA). HV, the front's hypervolume, is "
+        "scaled over the complete trials so far, so it can fall when a new trial widens an objective's range "
+        "(README, Hypervolume). Ctrl-C keeps every finished trial and prints the command that resumes.",
     )
     p.add_argument("space", nargs="?", metavar="SPACE_FILE", help="search-space TOML (default: the task's space)")
     p.add_argument(
@@ -122,7 +123,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-progress",
         action="store_true",
-        help="no progress (default: a live table at a terminal, a line per finished trial in a log or pipe)",
+        help="no progress (default: a live table at a terminal; in a log or pipe each finished trial and the counts)",
     )
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     p.set_defaults(run=cmd_search)
@@ -155,6 +156,7 @@ def _names(text: str | None) -> tuple[str, ...] | None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from nas.cli._console import console, line, prose
+    from nas.cli._reports import front_table
     from results.pareto import run_hypervolume
     from results.store import open_run
 
@@ -197,7 +199,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     for text in outcome.notes:
         if text not in shown:
             note(text)
-    out.print(front_table(outcome, None if hv is None else hv.value, out.width))
+    hv_text = "-" if hv is None else f"{hv.value:.4g}"
+    title = f"Pareto front ({len(outcome.front)} trials, HV {hv_text})"
+    empty = "no complete trial: nothing on the front"
+    out.print(front_table(outcome.objectives, outcome.front, out.width, title=title, empty=empty))
     if hv is not None:
         prose(out, f"HV (hypervolume): {hv.definition}")
     busy = _disturbed_trials(outcome.run_dir)
@@ -244,34 +249,6 @@ def _disturbed_trials(run_dir: Any) -> str | None:
         f"{IQR_LIMIT:.0%} or 95% CI above {CI_LIMIT:.0%} of the median), so their latency ranking is uncertain; "
         "search when the machine is quieter (see `uptime`) or give a longer --latency-budget"
     )
-
-
-def front_table(outcome: Any, hv: float | None = None, width: int = 80) -> Any:
-    """The front as a table that fits `width`: objectives first, then MACs, params and the architecture id
-    (dropped first when narrow); units go in the caption so that headers stay short."""
-    from nas.cli._console import Column, fitted_table
-
-    names = [o["name"] for o in outcome.objectives]
-    columns = [Column("trial", "left")]
-    columns += [Column(name) for name in names]
-    extra = [c for c in ("macs", "params") if c not in names]  # counts not already shown as objectives
-    headers = {"macs": Column("conv MACs", priority=2), "params": Column("params", priority=3)}
-    columns += [headers[c] for c in extra] + [Column("arch", "left", priority=1)]
-    rows = []
-    for _, row in outcome.front.iterrows():
-        cells = [str(row["trial_id"])]
-        for name in names:
-            value = row.get(name)
-            cells.append("-" if value is None else (fmt_count(value) if name in ("params", "macs") else f"{value:.4g}"))
-        cells += [fmt_count(row[c]) for c in extra] + [str(row["arch_id"])]
-        rows.append(cells)
-    hv_text = "-" if hv is None else f"{hv:.4g}"
-    units = ", ".join(f"{o['name']} in {o['unit']}" for o in outcome.objectives if o.get("unit"))
-    table, _ = fitted_table(
-        columns, rows, width, title=f"Pareto front ({len(outcome.front)} trials, HV {hv_text})", header_style="bold"
-    )
-    table.caption = units if len(outcome.front) else "no complete trial: nothing on the front"
-    return table
 
 
 __all__ = ["DEFAULT_TRIALS", "EspnasError", "register"]

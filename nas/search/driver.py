@@ -349,6 +349,7 @@ def run_search(settings: SearchSettings, on_note: Callable[[str], None] | None =
             settings.target_objective,
         )
         recorder.load_points(existing)
+        recorder.on_note = on_note  # notes of the trials: shown as they arise (through the progress display)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         storage = optuna.storages.RDBStorage(storage_url)
         directions = [o.optuna_direction for o in selection.objectives]
@@ -380,6 +381,8 @@ def run_search(settings: SearchSettings, on_note: Callable[[str], None] | None =
                 )
             except KeyboardInterrupt:
                 raise _interrupted(run_dir, writer, recorder, new_run=not resumed) from None
+        notes += recorder.notes
+        notes += _counted_notes(recorder)
         if recorder.duplicates:
             notes.append(
                 f"{recorder.duplicates} proposal(s) repeated a config already complete in this run and were not "
@@ -391,6 +394,23 @@ def run_search(settings: SearchSettings, on_note: Callable[[str], None] | None =
         notes.append(measure_near_front(run_dir, settings, selection))
     writer.finish()
     return _outcome(run_dir, selection, recorder, notes, time.perf_counter() - t_begin, ray_startup, resumed)
+
+
+def _counted_notes(recorder: Recorder) -> list[str]:
+    """For the kinds of trial notes that arose more often than were shown: how many there were in all.
+    (Duplicates have their own total below; disturbed latencies are counted by `espnas search`.)"""
+    from nas.search.recorder import NOTES_SHOWN_PER_KIND
+
+    what = {
+        "retry": "trial(s) completed only after a failed attempt (each record's 'reason' says what failed)",
+        "restart": "trial process(es) failed and were started again by Tune (see the Ray logs)",
+    }
+    counts = recorder.note_counts
+    return [
+        f"{counts[kind]} {text}; the first {NOTES_SHOWN_PER_KIND} were noted as they arose"
+        for kind, text in what.items()
+        if counts.get(kind, 0) > NOTES_SHOWN_PER_KIND
+    ]
 
 
 def _resume_note(run_dir: Path, done: Mapping[str, int], trials: int, remaining: int) -> str:

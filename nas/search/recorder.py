@@ -10,7 +10,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,9 @@ from nas.search.objectives import Selection, metric_name
 from results.timestamps import now_iso
 
 TIMINGS_FILE = "search_timings.jsonl"
+# Notes of one kind (a duplicate proposal, a retried trial, a disturbed latency) shown as they arise; after
+# this many the rest are only counted, and the end of the search says how many there were in all.
+NOTES_SHOWN_PER_KIND = 3
 
 
 class Recorder:
@@ -51,6 +54,11 @@ class Recorder:
         # duplicate and is not trained again (a resumed sampler, or TPE re-proposing a config).
         self.completed: dict[str, tuple[str, list[float]]] = {}
         self.duplicates = 0
+        # Notes that arise during the trials, in order; each is also passed to `on_note` as it arises (the
+        # progress display prints it at once). `note_counts` counts every one, shown or not, by kind.
+        self.on_note: Callable[[str], None] | None = None
+        self.notes: list[str] = []
+        self.note_counts: dict[str, int] = {}
 
     def load_points(self, frame: Any) -> None:
         if frame is None or len(frame) == 0:
@@ -64,6 +72,25 @@ class Recorder:
                 for trial_id, arch, vals in zip(done["trial_id"], done["arch_id"], values, strict=True):
                     if isinstance(arch, str):
                         self.completed.setdefault(arch, (str(trial_id), vals))
+
+    def note(self, kind: str, text: str) -> None:
+        """A note that arose during the trials: kept, and shown now unless NOTES_SHOWN_PER_KIND of its kind
+        were shown already (the last one shown says that further ones are only counted)."""
+        with self.lock:
+            n = self.note_counts[kind] = self.note_counts.get(kind, 0) + 1
+            if n > NOTES_SHOWN_PER_KIND:
+                return
+            if n == NOTES_SHOWN_PER_KIND:
+                text += f" (further {kind} notes are only counted, at the end)"
+            self.notes.append(text)
+        if self.on_note is not None:
+            self.on_note(text)
+
+    def record_duplicate(self, number: int, of: str, in_flight: bool) -> None:
+        """Optuna trial `number` proposed the config of trial `of`: not trained (the searcher tells Optuna)."""
+        self.duplicates += 1
+        told = "told to Optuna as failed, as it is still running" if in_flight else "told to Optuna with its values"
+        self.note("duplicate", f"proposal {number} repeats the config of {of}: not trained again ({told})")
 
     def duplicate_of(self, arch_id: str | None) -> tuple[str, list[float]] | None:
         """(trial id, values) of the complete trial of this architecture, or None."""
@@ -145,7 +172,29 @@ class Recorder:
                     self.completed.setdefault(str(rec["arch_id"]), (str(rec["trial_id"]), list(values)))
             self.finished.append((rec["trial_id"], status, values, reason))
         self._timing(number, status, asked, result, write_s)
+        if status == "complete" and reason:  # complete, with something to say: a retry
+            self.note("retry", f"{rec['trial_id']}: {reason}")
+        if status == "complete":
+            self._note_disturbed(rec)
         return status, values
+
+    def _note_disturbed(self, rec: Mapping[str, Any]) -> None:
+        """A note when a trial's latency spread as on a busy machine (profilers.disturbance's rule)."""
+        from profilers.disturbance import Disturbance, disturbed
+
+        for col in self.metric_columns:
+            if not col.startswith("latency_ms") or not isinstance(rec.get(col), float):
+                continue
+            lo, hi = rec.get(f"{col}_ci_lo"), rec.get(f"{col}_ci_hi")
+            ci = (lo, hi) if isinstance(lo, float) and isinstance(hi, float) else None
+            if disturbed(rec[col], rec.get(f"{col}_iqr"), ci):
+                why = Disturbance(col, rec[col], rec.get(f"{col}_iqr"), ci).why
+                self.note(
+                    "disturbed",
+                    f"warning: {rec['trial_id']}'s {col} spread as on a busy machine: {why}; its latency ranking "
+                    "is uncertain (see `uptime`; a longer --latency-budget helps)",
+                )
+                return
 
     def _timing(self, number: int, status: str, asked: float | None, result: Mapping[str, Any], write_s: float):
         """One line per trial for the overhead benchmark: wall time from ask to record, and its parts."""

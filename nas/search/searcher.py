@@ -90,7 +90,7 @@ def make_searcher_class() -> type:
                 if verdict.feasible and duplicate is not None:
                     # Already trained and measured in this run: tell the stored values, train nothing.
                     ot_trial.set_user_attr("duplicate_of", duplicate[0])
-                    self.recorder.duplicates += 1
+                    self.recorder.record_duplicate(ot_trial.number, duplicate[0], in_flight=duplicate[1] is None)
                     repeats += 1
                     if duplicate[1] is None:  # in flight: its values are not known yet
                         study.tell(ot_trial, None, state=optuna.trial.TrialState.FAIL)

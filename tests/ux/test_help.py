@@ -51,7 +51,7 @@ def test_profile_help_says_95_percent_once():
     assert "95% CI" in _subparser("profile").format_help().replace("\n", " ")
 
 
-@pytest.mark.parametrize("command", ["profile", "train", "export", "search"])
+@pytest.mark.parametrize("command", ["profile", "train", "export", "search", "count"])
 def test_every_computing_command_takes_threads(command):
     action = _option(command, "--threads")
     assert action.type is int and "default" in (action.help or "")

@@ -3,6 +3,7 @@ number for a run, and say how it is normalised; the raw-unit value is in --json.
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -63,3 +64,25 @@ def test_console_pareto_plot_and_compare_agree(make_run, capsys, tmp_path):
     assert set(data["hypervolume_raw"]) == {"a", "b"}
     _, out, _ = run_cli(capsys, "compare", str(run), str(other))
     assert "alone" in out and f"{EXPECTED:.4f}" in out
+
+
+def test_the_running_value_can_fall_as_the_front_improves_but_the_plotted_curve_cannot(make_run):
+    """What the README says (Hypervolume): a fourth trial (0.95, 10 ms) dominates t00000 (0.9, 10 ms), yet the
+    value over the trials so far falls, because accuracy's 0 moves from 0.9 to 0.95 and t00002 scores worse."""
+    from results.plots import _Scene
+    from results.store import open_run
+
+    after = front_hypervolume([*POINTS, (0.95, 10.0)], DIRECTIONS, over="four trials")
+    # by hand: t3 = (0, 1), t2 = (7/9, 0.8), t1 = (1, 0); boxes 0.11 + 0.11 + (2.9/9) * 0.3, overlaps
+    # (2.9/9) * 0.1 + 0.01 + 0.03, triple 0.01
+    assert after.value == pytest.approx(0.19 + 0.58 / 9) and after.value < EXPECTED
+    history = _Scene([open_run(make_run("a", points=[*POINTS, (0.95, 10.0)]))], None, None, None).history["a"]
+    curve = history["hypervolume"].tolist()
+    assert all(b >= a for a, b in itertools.pairwise(curve)) and curve[-1] == pytest.approx(after.value)
+
+
+def test_the_search_help_says_why_the_value_can_fall():
+    from nas.cli import build_parser
+
+    text = " ".join(build_parser("search")._subparsers._group_actions[0].choices["search"].description.split())
+    assert "it can fall when a new trial widens an objective's range" in text

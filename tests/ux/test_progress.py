@@ -1,4 +1,4 @@
-"""The search's progress away from a terminal: one flushed line per finished trial with counts and ETA; at a
+"""The search's progress away from a terminal: each finished trial, flushed, then its counts and ETA; at a
 terminal the live table fits 80 columns."""
 
 from __future__ import annotations
@@ -48,25 +48,28 @@ def test_mode_follows_the_stream():
     assert progress_mode(False, Stream(tty=True)) == "off"
 
 
-def test_a_line_per_finished_trial_with_counts_and_eta():
+def test_each_finished_trial_then_the_counts_with_eta():
     stream = Stream()
     rec = fake_recorder(started=time.time() - 100)  # 100 s in
     with Progress(rec, total=5, concurrency=1, enabled=True, title="espnas search", stream=stream) as progress:
-        assert stream.getvalue() == "espnas search: 5 trials in all; a line per finished trial\n"
+        assert stream.getvalue() == (
+            "espnas search: 5 trials in all; each finished trial, then the counts (outside:\n"
+            "  outside the FLOP band, not trained)\n"
+        )
         rec.counts["infeasible"] += 2  # outside the band: counted, no line of its own
         progress.update(running=1)
-        assert stream.getvalue().count("\n") == 1
+        assert stream.getvalue().count("\n") == 2
         finish(rec, "t00002", "complete", [0.95, 12.3])
         progress.update(running=1)
         finish(rec, "t00003", "failed", reason="the trial's process failed")
         progress.update(running=0)
         progress.update(running=0)  # nothing new: nothing printed
     lines = stream.getvalue().splitlines()
-    assert len(lines) == 3 and stream.flushes >= 3
-    assert lines[1].startswith("t00002 complete (accuracy 0.95, latency 12.3) | done 1/5, running 1, failed 0,")
-    assert "outside band 2 | front 1, HV 0.5 | 1m40s elapsed, ETA 6m40s" in lines[1]  # 100 s per trial, 4 left
-    assert lines[2].startswith("t00003 failed (the trial's process failed) | done 2/5, running 0, failed 1,")
-    assert lines[2].endswith("ETA 2m30s")  # 50 s per trial, 3 left
+    assert len(lines) == 6 and stream.flushes >= 3
+    assert lines[2] == "t00002 complete: accuracy 0.95, latency 12.3"
+    assert lines[3] == "  done 1/5, running 1, outside 2 | front 1, HV 0.5 | 1m40s, ETA 6m40s"  # 100 s a trial
+    assert lines[4] == "t00003 failed: the trial's process failed"
+    assert lines[5] == "  done 2/5, running 0, failed 1, outside 2 | front 1, HV 0.5 | 1m40s, ETA 2m30s"
 
 
 def test_no_eta_before_the_first_trial_and_live_table_fits_80_columns():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from profilers import threads as th
@@ -119,3 +121,39 @@ def test_profile_is_quiet_when_the_spread_is_tight(monkeypatch, capsys):
     monkeypatch.setattr(cli, "profile", _fake_profile([_record("m", 50.0, 1.0, (49.5, 50.5))], seen))
     code, _, err = run_cli(capsys, "profile", "espnetv2-0.5", "--threads", "2")
     assert code == 0 and seen["threads"] == 2 and "warning" not in err
+
+
+def _fake_cross_check(seen: list[int]):
+    def cross_check(config):  # stands in for building and counting the model four ways
+        import torch
+
+        seen.append(torch.get_num_threads())
+        counts = {"params": 1, "macs": 5}
+        return {"analytic": counts, "hooks": counts, "agrees": True, "fvcore": {"total": 7},
+                "ptflops": {"params": 1, "macs": 8}, "ptflops_aten": {"params": 1, "macs": 9}}  # fmt: skip
+
+    return cross_check
+
+
+def test_count_cross_check_runs_with_the_chosen_threads_and_records_them(monkeypatch, capsys):
+    import torch
+
+    import profilers.crosscheck
+
+    seen: list[int] = []
+    monkeypatch.setattr(profilers.crosscheck, "cross_check", _fake_cross_check(seen))
+    want = 1 if torch.get_num_threads() != 1 else 2  # a count other than torch's own, to see it applied
+    before = torch.get_num_threads()
+    code, out, _ = run_cli(capsys, "count", "espnetv2-0.5", "--cross-check", "--threads", str(want), "--json")
+    assert code == 0 and seen == [want] and torch.get_num_threads() == before  # applied, then restored
+    assert json.loads(out)["cross_check"]["threads"] == {"threads": want, "reason": "--threads"}
+    monkeypatch.setenv("ESPNAS_THREADS", str(want))
+    code, out, _ = run_cli(capsys, "count", "espnetv2-0.5", "--cross-check")
+    assert code == 0 and seen == [want, want]
+    assert f"threads for the cross-check: {want} thread{'s' if want > 1 else ''} ($ESPNAS_THREADS)" in out
+
+
+def test_count_threads_without_cross_check_is_a_one_line_error(capsys):
+    code, out, err = run_cli(capsys, "count", "espnetv2-0.5", "--threads", "2")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "--threads 2 applies only with --cross-check" in err and "valid: add --cross-check" in err

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nas.cli import _console
 
@@ -75,14 +77,47 @@ def test_runs_table_fits_and_says_interrupted(make_run, capsys, tmp_path):
     assert "outside" in out and "not shown at 80 columns: objectives" in " ".join(out.split())  # dropped: named
 
 
-def test_pareto_and_compare_reports_fit(make_run, capsys):
-    a, b = make_run("a"), make_run("b", points=[(0.95, 20.0), (0.4, 2.0)])
+LONG = "search-20261201-201500-" + "a-long-run-name-" * 3  # 71 characters
+
+
+def test_pareto_and_compare_print_tables_that_fit(make_run, capsys):
+    a, b = make_run(LONG), make_run("b", points=[(0.95, 20.0), (0.4, 2.0)])
     code, out, _ = run_cli(capsys, "pareto", str(a))
     assert code == 0
     assert_fits(out, unbroken=(f"path: {a}",))
-    code, out, _ = run_cli(capsys, "compare", str(a), str(b))
-    assert code == 0 and "alone" in out
+    assert f"path: {a}" in out.splitlines()  # the path whole, on its line
+    assert "┃ trial  ┃ accuracy ┃ latency_ms ┃" in out and "t00002" in out  # a table like the other commands'
+    code, out, _ = run_cli(capsys, "compare", str(a), str(b), "--where", "latency_ms <= 9")
+    assert code == 0
     assert_fits(out)
+    lines = out.splitlines()
+    runs = next(i for i, line in enumerate(lines) if "┃ #  ┃ run" in line)
+    for header in ("trials", "front", "hypervolume", "alone"):  # a long name folds: no column is dropped
+        assert header in lines[runs]
+    name = "".join(line.split("│")[2].strip() for line in lines[runs + 2 : runs + 5])
+    assert name == LONG and "C(row, col)" in out  # folded in its cell, nothing of it lost
+    assert f"{LONG}: trial t00002" in " ".join(out.split())  # the best trial under the constraint
+
+
+def test_narrow_reports_drop_columns_and_say_which(make_run, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "50")
+    a, b = make_run("a"), make_run("b", points=[(0.95, 20.0), (0.4, 2.0)])
+    code, out, _ = run_cli(capsys, "pareto", str(a))
+    assert code == 0 and "┃ trial" in out
+    assert_fits(out, 50, unbroken=(f"path: {a}",))
+    assert "not shown at 50 columns: params, conv MACs" in " ".join(out.split())  # counts first, then the id
+    code, out, _ = run_cli(capsys, "compare", str(a), str(b))
+    assert code == 0
+    assert_fits(out, 50)
+    assert "not shown at 50 columns: params" in " ".join(out.split())
+
+
+def test_pareto_and_compare_json_are_unchanged(make_run, capsys):
+    from results.report import compare_report, pareto_report
+
+    a, b = make_run("a"), make_run("b", points=[(0.95, 20.0), (0.4, 2.0)])
+    assert run_cli(capsys, "pareto", str(a), "--json")[1] == pareto_report(a, as_json=True) + "\n"
+    assert run_cli(capsys, "compare", str(a), str(b), "--json")[1] == compare_report([a, b], as_json=True) + "\n"
 
 
 def _outcome(run_dir: Path, notes: list[str]):
@@ -149,3 +184,29 @@ def test_profile_table_drops_columns_by_priority_and_says_so():
     assert_fits(text)
     assert "torchvision:mobilenet_v3_small" in text and "1.234" in text and "12.2" in text  # the IQR is kept
     assert "not shown at 80 columns: backend" in text
+
+
+cells = st.text(alphabet="ab1 .:/Δ日", min_size=0, max_size=14)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(cells, st.integers(0, 3)), min_size=1, max_size=6),
+    st.lists(st.lists(cells, min_size=6, max_size=6), min_size=0, max_size=5),
+    st.integers(20, 90),
+)
+def test_fitted_table_drops_exactly_what_rich_says_does_not_fit(spec, rows, width):
+    """The widths fitted_table adds up itself agree with rich's own measurement of the table it returns: it
+    fits (unless only undroppable columns are left), and the last column it dropped did not fit."""
+    from rich.console import Console
+
+    columns = [_console.Column(f"{i}{text}", priority=priority) for i, (text, priority) in enumerate(spec)]
+    rows = [row[: len(columns)] for row in rows]
+    table, dropped = _console.fitted_table(columns, rows, width, title="t")
+    measure = Console(width=10_000).measure
+    kept = [i for i, c in enumerate(columns) if c.header not in dropped]
+    assert measure(table).maximum <= width or all(columns[i].priority == 0 for i in kept)
+    if dropped:
+        back = sorted([*kept, next(i for i, c in enumerate(columns) if c.header == dropped[-1])])
+        wider, _ = _console.fitted_table([columns[i] for i in back], [[r[i] for i in back] for r in rows], 10_000)
+        assert measure(wider).maximum > width

@@ -36,6 +36,9 @@ class FakeRecorder:
     def duplicate_of(self, arch_id: str) -> None:
         return None
 
+    def record_duplicate(self, number: int, of: str, in_flight: bool) -> None:
+        self.duplicates += 1
+
 
 def _searcher(recorder: FakeRecorder, seed: int = 0) -> Any:
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -276,8 +276,9 @@ def progress_callback(progress: Progress) -> Any:
                 self.progress.update(running=sum(1 for t in trials if t.status == "RUNNING"))
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            if self.progress is not None:
-                self.progress.update(running=sum(1 for t in trials if t.status == "RUNNING"), force=True)
+            if self.progress is not None:  # Tune still lists the completing trial as RUNNING here: not counted
+                running = sum(1 for t in trials if t.status == "RUNNING" and t is not trial)
+                self.progress.update(running=running, force=True)
 
         def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             if self.progress is not None:  # its process died; Tune starts it again (FailureConfig)

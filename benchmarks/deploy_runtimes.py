@@ -5,7 +5,9 @@
 
 Every (model, runtime) pair is checked against the eval-mode model before timing (BN statistics randomised,
 so that folding is really tested) and timed interleaved (profilers.runtimes.compare_runtimes). "deploy-before"
-is the deploy form without this change's two steps (block-diagonal reducing convs, pyramid pools as convs).
+is the deploy form without this change's two steps (the residual added in the
+expand's write-back, direct oneDNN conv calls). "compile" is torch.compile (inductor) of the deploy form: its
+compile time (the first call, at load) is printed, and the timed calls are the steady state after it.
 The roofline is the network's multiply-adds at this core's measured peak: a 1024^3 fp32 matrix product on the
 same thread count, timed just before (2 flops per multiply-add).
 """
@@ -51,26 +53,28 @@ def _randomised(spec: str):
     return model
 
 
-def _register_before() -> None:
-    from torch import nn
+#: The deploy form's switches that this change added (search_spaces/folding.py); all off = "deploy-before".
+_NEW_STEPS = ("RESIDUAL_IN_EXPAND", "DIRECT_ONEDNN")
 
+
+def _register_before() -> None:
     from profilers import runtimes
     from search_spaces import folding
 
     class DeployBefore(runtimes.DeployForm):
-        name, summary = "deploy-before", "the deploy form before block-diagonal reduces and pyramid convs"
+        name, summary = "deploy-before", "the deploy form without the fused residual and direct oneDNN calls"
 
         def _load(self, model, inputs, device, dtype, threads):  # type: ignore[no-untyped-def]
-            saved = folding.BLOCK_DIAGONAL_MAX_GROUP_OUT
-            folding.BLOCK_DIAGONAL_MAX_GROUP_OUT = 0
+            saved = {k: getattr(folding, k) for k in _NEW_STEPS}
+            for k in _NEW_STEPS:
+                setattr(folding, k, False)
             try:
-                folded = folding.deploy(model)
+                loaded = super()._load(model, inputs, device, dtype, threads)
             finally:
-                folding.BLOCK_DIAGONAL_MAX_GROUP_OUT = saved
-            folding._replace(folded, lambda m: isinstance(m, folding.MeanPool), lambda m: nn.AvgPool2d(3, 2, 1))
-            folded = folded.to(device=device)
-            xs = runtimes._channels_last(inputs)
-            return runtimes.Loaded(lambda: folded(*xs), self.name, self.version(), {"form": "deploy-before"})
+                for k, v in saved.items():
+                    setattr(folding, k, v)
+            loaded.runtime, loaded.settings["form"] = self.name, "deploy-before"
+            return loaded
 
     runtimes.RUNTIMES["deploy-before"] = DeployBefore()
 
@@ -82,6 +86,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--budget", type=float, default=6.0, help="seconds per pair (warm-up included)")
     ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--runtimes", default="eager,deploy-before,deploy,compile,onnxruntime")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
 
@@ -89,7 +94,9 @@ def main() -> None:
     from profilers.runtimes import compare_runtimes
 
     _register_before()
-    names = ["eager", "deploy-before", "deploy", "onnxruntime"]
+    names = args.runtimes.split(",")
+    if names[0] != "eager" or "onnxruntime" not in names:
+        ap.error(f"--runtimes must start with eager and include onnxruntime, got {args.runtimes}")
     print(f"load average at start: {os.getloadavg()}, {args.threads} thread(s)")
     peak = peak_gflops(args.threads)
     print(f"measured peak: {peak:.1f} GFLOP/s (1024^3 fp32 matmul, best of 7)")
@@ -105,6 +112,9 @@ def main() -> None:
             err = {n: r.options["max_rel_error_vs_eager"] for n, r in zip(names, cmp.results, strict=True)}
             roof = 2 * macs * b / (peak * 1e9) * 1e3
             print(f"\n{spec}, batch {b}, {macs / 1e6:.1f}M MACs per image; load {os.getloadavg()[0]:.1f}")
+            for n, r in zip(names, cmp.results, strict=True):
+                if "compile_s" in r.options["runtime_settings"]:
+                    print(f"  {n}: compile (first call, at load) {r.options['runtime_settings']['compile_s']:.1f} s")
             for n in names:
                 print(
                     f"  {n:<14} {med[n]:9.2f} ms   eval/this {med['eager'] / med[n]:5.2f}x   "

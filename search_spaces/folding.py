@@ -17,15 +17,7 @@ Every transformation is exact algebra (outputs equal the eval-mode model's to fl
   slower still: 4 pools took a fifth of the whole forward at batch 1);
 - a grouped 1x1 conv with few outputs per group (the reducing convs: c/K^2 per group) becomes one dense matrix
   product with a block-diagonal weight: g times the multiply-adds (of exact zeros), but one GEMM that is
-  2.7-3.6x faster here than g tiny ones (per-group outputs <= 8; measured for the thresholds below);
-- a stride-1 unit's residual is added in the same pass that writes the grouped expand product back to the
-  channels-last layout (one `add` with `out=`, in place of a copy and an add);
-- on the CPU in fp32 every conv calls oneDNN directly (`torch.mkldnn_convolution`): torch's dispatch to it
-  costs about 10 us per call, and its heuristic sends a 3-channel NCHW conv (the input shortcut's) to a slow
-  im2col path.
-
-What is left is mostly per-call overhead, not arithmetic: a oneDNN depth-wise conv call costs 50-100 us here,
-of which its kernel runs about 12 us (ONEDNN_VERBOSE); the deploy form makes about 80 such calls per forward.
+  2.7-3.6x faster here than g tiny ones (per-group outputs <= 8; measured for the thresholds below).
 """
 
 from __future__ import annotations
@@ -46,10 +38,6 @@ _MIN_SCALE = 1e-4  # below this a BN scale is treated as zero: dividing by it wo
 #: (0 turns it off). On one CPU thread: 64->16 (g=4) 3.6x and 128->32 2.7x faster; 256->64 (16 per group)
 #: 2.6x slower, so grouped products stay for wider groups.
 BLOCK_DIAGONAL_MAX_GROUP_OUT = 8
-#: The residual added in the expand product's write-back, and direct oneDNN conv calls
-#: (the module docstring); off gives the previous deploy form, which benchmarks/deploy_runtimes.py times beside.
-RESIDUAL_IN_EXPAND = True
-DIRECT_ONEDNN = True
 
 
 def deploy(model: EESPNet) -> EESPNet:
@@ -66,8 +54,6 @@ def deploy(model: EESPNet) -> EESPNet:
                 del module.bn
         _replace(folded, _is_mean_pool, lambda m: MeanPool())  # the image pyramid's pools
         _replace(folded, _is_pointwise, Pointwise)
-        if DIRECT_ONEDNN:
-            _replace(folded, lambda m: type(m) is nn.Conv2d, Conv)
     folded.to(memory_format=torch.channels_last)
     folded.fast_inference = True
     return folded
@@ -92,50 +78,14 @@ class Pointwise(nn.Module):
         self.weight = nn.Parameter(weight.contiguous())
         self.bias = nn.Parameter(bias.contiguous())
 
-    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        """The conv of `x`, plus `residual` (same shape as the output) where given."""
-        n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
         if self.groups == 1:
             y = torch.addmm(self.bias, x.permute(0, 2, 3, 1).reshape(-1, self.c_in), self.weight)
-            if residual is not None:
-                y = y.add_(residual.permute(0, 2, 3, 1).reshape(-1, self.c_out))
-            return y.reshape(-1, h, w, self.c_out).permute(0, 3, 1, 2)
-        g = self.groups
-        rows = x.permute(0, 2, 3, 1).reshape(-1, g, self.c_in // g)  # a view when NHWC
-        y = torch.baddbmm(self.bias, rows.transpose(0, 1), self.weight).transpose(0, 1)  # (pixels, g, out/g)
-        if residual is None or torch.is_grad_enabled() or _tracing():  # out= has no autograd
-            y = y.reshape(-1, h, w, self.c_out).permute(0, 3, 1, 2)
-            return y if residual is None else y + residual
-        # The write-back to NHWC and the residual in one pass.
-        out = torch.empty((n, h, w, self.c_out), dtype=y.dtype, device=y.device)
-        torch.add(y, residual.permute(0, 2, 3, 1).reshape(-1, g, self.c_out // g), out=out.view(-1, g, self.c_out // g))
-        return out.permute(0, 3, 1, 2)
-
-
-class Conv(nn.Conv2d):
-    """A conv that calls oneDNN directly on the CPU in fp32 (torch's own dispatch elsewhere)."""
-
-    def __init__(self, conv: nn.Conv2d) -> None:
-        super().__init__(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,
-            stride=conv.stride,
-            padding=conv.padding,
-            dilation=conv.dilation,
-            groups=conv.groups,
-            bias=conv.bias is not None,
-            padding_mode=conv.padding_mode,
-        )
-        self.load_state_dict(conv.state_dict())
-        self.direct = torch.backends.mkldnn.is_available() and conv.padding_mode == "zeros" and conv.padding != "same"
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        direct = self.direct and x.is_cpu and x.dtype == torch.float32 and self.weight.dtype == torch.float32
-        if direct and not _tracing():
-            w, b = self.weight, self.bias
-            return torch.mkldnn_convolution(x, w, b, self.padding, self.stride, self.dilation, self.groups)
-        return super().forward(x)
+        else:
+            rows = x.permute(0, 2, 3, 1).reshape(-1, self.groups, self.c_in // self.groups)  # a view when NHWC
+            y = torch.baddbmm(self.bias, rows.transpose(0, 1), self.weight).transpose(0, 1)
+        return y.reshape(-1, h, w, self.c_out).permute(0, 3, 1, 2)
 
 
 class FoldedEESP(nn.Module):
@@ -152,7 +102,6 @@ class FoldedEESP(nn.Module):
         n = unit.branches[0].out_channels
         a, b = scale.reshape(k, n), shift.reshape(k, n)
         self.fuse_bn: nn.Module | None = None
-        self.residual_in_expand = RESIDUAL_IN_EXPAND
         self.register_buffer("ratios", None)
         if self.hff and k > 1 and bool((a[:-1].abs() < _MIN_SCALE).any()):
             self.branches, self.fuse_bn = unit.branches, bn  # unsafe to fold: keep the BN
@@ -181,12 +130,10 @@ class FoldedEESP(nn.Module):
         y = torch.cat(outputs, 1)
         if self.fuse_bn is not None:
             y = self.fuse_bn(y)
-        y = self.fuse_act(y)
+        y = self.expand(self.fuse_act(y))
         if self.act is None:
-            return self.expand(y)
-        if self.residual_in_expand and isinstance(self.expand, CB) and isinstance(self.expand.conv, Pointwise):
-            return self.act(self.expand.conv(y, residual=x))
-        return self.act(self.expand(y) + x)
+            return y
+        return self.act(y + x)
 
 
 class MeanPool(nn.Module):
@@ -199,13 +146,6 @@ class MeanPool(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[1]
         return nn.functional.conv2d(x, self.weight.expand(c, 1, 3, 3), stride=2, padding=1, groups=c)
-
-
-def _tracing() -> bool:
-    """Under torch.compile, torch.jit.trace or ONNX export: the plain ops, which they all know (neither
-    `torch.mkldnn_convolution` nor `add(out=)` into a view has a fake-tensor kernel or an ONNX symbol, and a
-    traced graph should not be tied to oneDNN on the CPU)."""
-    return torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
 
 
 def _is_mean_pool(m: nn.Module) -> bool:

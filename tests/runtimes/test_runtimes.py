@@ -60,6 +60,15 @@ def test_compile_on_cpu():
     res = rt.measure_runtime(model, (1, 3, 16, 16), runtime="compile", threads=1, time_budget_s=0.2, min_samples=3)
     assert res.options["runtime_settings"]["backend"] == "inductor"
     assert res.options["max_rel_error_vs_eager"] <= 1e-4
+    assert res.options["runtime_settings"]["compile_s"] > 0  # compiled at load, recorded, not timed
+
+
+@pytest.mark.slow
+def test_compile_of_an_eesp_deploy_form():
+    """The whole deploy form of an EESP net compiles and equals eager (about 3 minutes at load 10 here)."""
+    res = rt.measure_runtime(_tiny_eesp(), (3, 32, 32), runtime="compile", threads=1, time_budget_s=0.2, min_samples=3)
+    assert res.options["max_rel_error_vs_eager"] <= rt.RTOL["fp32"]
+    assert res.options["runtime_settings"]["form"] == "deploy"
 
 
 class _Wrong(rt.Runtime):

@@ -132,6 +132,7 @@ def main() -> None:
     parser.add_argument("--recipe", choices=sorted(PROXY_RECIPES), default="proxy-adam")
     parser.add_argument("--data-seed", default="0", help="the scenes' seed for every run, or per-seed")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--reverse", action="store_true", help="train the configs last to first (a 2nd process)")
     parser.add_argument("--merge", type=Path, nargs="+", help="join these results files into --out and summarise")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/scenes_ranking.json"))
     args = parser.parse_args()
@@ -156,7 +157,8 @@ def main() -> None:
     data_seed = {s: s if args.data_seed == "per-seed" else int(args.data_seed) for s in range(args.seeds)}
     data = {d: scene_data(args.image_size, d, args.n_train, args.n_val) for d in sorted(set(data_seed.values()))}
     recipe = PROXY_RECIPES[args.recipe]
-    for name, spec in config_list(args.configs):
+    configs = config_list(args.configs)
+    for name, spec in reversed(configs) if args.reverse else configs:
         row = rows.setdefault(name, {"spec": spec, "macs_224": count(resolve(spec)).conv_macs})
         if "zero_cost" not in row and 0 in seeds:
             t = time.perf_counter()

@@ -119,3 +119,18 @@ def test_a_named_measure_scores_a_real_config_on_the_data():
     assert trained and math.isfinite(value) and value > 0
     with pytest.raises(SearchError, match="valid: grad_norm"):
         make_zero_cost_rung("nope", "digits", image_size=32)
+
+
+def test_the_driver_builds_the_screen_only_when_asked():
+    from types import SimpleNamespace
+
+    from nas.search.driver import _zero_cost_screen
+    from search_spaces import resolve
+
+    assert _zero_cost_screen(SearchSettings()) is None
+    screen = _zero_cost_screen(SearchSettings(zero_cost_rung="synflow", zero_cost_keep=0.5, data="digits"))
+    small, large = resolve("espnetv2-0.5"), resolve("espnetv2-2.0")
+    assert screen(0, SimpleNamespace(config=large, conv_macs=300)) is None  # the first is always trained
+    # synflow grows with the network: the smaller one scores lower and costs more "MACs" here, so it is dominated.
+    reason = screen(1, SimpleNamespace(config=small, conv_macs=400))
+    assert reason is not None and reason.startswith("zero-cost rung: synflow ")

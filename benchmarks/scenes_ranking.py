@@ -1,13 +1,19 @@
 """Does the cluttered-scenes task separate networks, and do the proxies rank them? (issue 12)
 
     python benchmarks/scenes_ranking.py [--configs 12] [--seeds 3] [--proxy-epochs 3] [--long-epochs 15]
-                                        [--n-train 4000] [--n-val 1000] [--out runs/bench/scenes_ranking.json]
+                                        [--n-train 4000] [--n-val 1000] [--recipe proxy-adam] [--data-seed 0]
+                                        [--only-seed S] [--out runs/bench/scenes_ranking.json]
+    python benchmarks/scenes_ranking.py --merge a.json b.json --out merged.json   # then print the figures
 
 Configs: the paper's six width presets, then random configs of the "stages" space inside the default band
 (28M..285M conv MACs at 224x224; drawn with random.Random(0), so the same list every time). Each config is
-trained on the scenes at 32x32, per seed, twice: with the proxy budget and with the long budget (same proxy
-recipe), and scored by every zero-cost measure at initialisation (seed 0). Results are appended to the JSON
-file as they finish (an interrupted run picks up where it stopped); the figures are printed at the end:
+trained on the scenes (32x32 unless `--image-size`), per training seed, twice: with the proxy budget and with
+the long budget (same recipe), and scored by every zero-cost measure at initialisation (seed 0). The scenes
+are the same for every training seed (`--data-seed`, 0) unless `--data-seed per-seed`, so the seed noise is
+the training's.
+`--only-seed S` runs one seed (two processes, one per seed, each with its own `--out`; `--merge` joins them).
+Results are appended to the JSON file as they finish (an interrupted run picks up where it stopped); the figures
+are printed at the end:
 
 - the presets' spread at the long budget (max - min of the per-preset mean accuracy) and the seed noise
   (mean over configs of the per-config standard deviation across seeds);
@@ -34,7 +40,7 @@ from nas.search.band import DEFAULT_BAND
 from nas.search.space import load_space, sample_to_config
 from nas.train.data import DataSource
 from nas.train.data.scenes import load_scene_classification
-from nas.train.proxy import proxy_accuracy
+from nas.train.proxy import PROXY_RECIPES, proxy_accuracy
 from nas.train.zero_cost import MEASURES, zero_cost_scores
 from profilers.counting import count
 from search_spaces import resolve
@@ -67,6 +73,21 @@ def _save(path: Path, results: dict) -> None:
 def scene_data(image_size: int, seed: int, n_train: int, n_val: int) -> DataSource:
     train, val, names = load_scene_classification(image_size, seed=seed, augment=False, n_train=n_train, n_val=n_val)
     return DataSource("scenes", train, val, len(names), names, image_size)
+
+
+def merge(paths: list[Path]) -> dict:
+    """The union of several results files (config rows, their budgets' seeds), later files filling gaps."""
+    out: dict = {}
+    for path in paths:
+        for key, rows in json.loads(path.read_text()).items():
+            for name, row in rows.items():
+                mine = out.setdefault(key, {}).setdefault(name, {})
+                for field, value in row.items():
+                    if isinstance(value, dict) and field in ("proxy", "long"):
+                        mine.setdefault(field, {}).update({s: v for s, v in value.items() if s not in mine[field]})
+                    else:
+                        mine.setdefault(field, value)
+    return out
 
 
 def summarise(rows: dict, seeds: int) -> dict[str, float]:
@@ -102,36 +123,54 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", type=int, default=12)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--only-seed", type=int, help="train this seed only (the figures still need every seed)")
     parser.add_argument("--proxy-epochs", type=int, default=3)
     parser.add_argument("--long-epochs", type=int, default=15)
     parser.add_argument("--n-train", type=int, default=4000)
     parser.add_argument("--n-val", type=int, default=1000)
     parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--recipe", choices=sorted(PROXY_RECIPES), default="proxy-adam")
+    parser.add_argument("--data-seed", default="0", help="the scenes' seed for every run, or per-seed")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--reverse", action="store_true", help="train the configs last to first (a 2nd process)")
+    parser.add_argument("--merge", type=Path, nargs="+", help="join these results files into --out and summarise")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/scenes_ranking.json"))
     args = parser.parse_args()
+    if args.data_seed != "per-seed" and not args.data_seed.isdigit():
+        parser.error(f"--data-seed {args.data_seed!r} is invalid; use a non-negative integer or per-seed")
     torch.set_num_threads(args.threads)
+    if args.merge:
+        results = merge(args.merge)
+        _save(args.out, results)
+        for key, rows in results.items():
+            figures = summarise(rows, args.seeds)
+            print(json.dumps({"key": key, **{k: round(v, 4) for k, v in figures.items()}}, indent=1))
+        return
     key = (
         f"scenes{args.image_size}-n{args.n_train}-v{args.n_val}-p{args.proxy_epochs}-l{args.long_epochs}"
-        f"-t{args.threads}"
+        f"-t{args.threads}-{args.recipe}-d{args.data_seed}"
     )
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     rows = results.setdefault(key, {})
     t0 = time.perf_counter()
-    data = {s: scene_data(args.image_size, s, args.n_train, args.n_val) for s in range(args.seeds)}
-    for name, spec in config_list(args.configs):
+    seeds = [args.only_seed] if args.only_seed is not None else list(range(args.seeds))
+    data_seed = {s: s if args.data_seed == "per-seed" else int(args.data_seed) for s in range(args.seeds)}
+    data = {d: scene_data(args.image_size, d, args.n_train, args.n_val) for d in sorted(set(data_seed.values()))}
+    recipe = PROXY_RECIPES[args.recipe]
+    configs = config_list(args.configs)
+    for name, spec in reversed(configs) if args.reverse else configs:
         row = rows.setdefault(name, {"spec": spec, "macs_224": count(resolve(spec)).conv_macs})
-        if "zero_cost" not in row:
+        if "zero_cost" not in row and 0 in seeds:
             t = time.perf_counter()
-            row["zero_cost"] = zero_cost_scores(spec, data[0], batch_size=64, seed=0)
+            row["zero_cost"] = zero_cost_scores(spec, data[data_seed[0]], batch_size=64, seed=0)
             row["zero_cost_seconds"] = time.perf_counter() - t
             _save(args.out, results)
-        for seed in range(args.seeds):
+        for seed in seeds:
             for budget, epochs in (("proxy", args.proxy_epochs), ("long", args.long_epochs)):
                 runs = row.setdefault(budget, {})
                 if str(seed) in runs:
                     continue
-                res = proxy_accuracy(spec, data[seed], epochs=epochs, seed=seed)
+                res = proxy_accuracy(spec, data[data_seed[seed]], epochs=epochs, seed=seed, recipe=recipe)
                 runs[str(seed)] = {"accuracy": res.accuracy, "curve": list(res.curve), "seconds": res.seconds}
                 _save(args.out, results)
                 print(

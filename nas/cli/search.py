@@ -75,6 +75,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="stop hopeless trials on their accuracy curve; mo-asha ranks accuracy and MACs together (default: none)",
     )
     p.add_argument(
+        "--zero-cost-rung",
+        metavar="MEASURE",
+        help="score each proposal with this zero-cost measure (e.g. synflow) and train only the best --zero-cost-keep",
+    )
+    p.add_argument("--zero-cost-keep", type=float, help="fraction of proposals the zero-cost rung trains (1/3)")
+    p.add_argument(
         "--latency-budget",
         dest="latency_budget_s",
         metavar="LATENCY_BUDGET",

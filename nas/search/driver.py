@@ -107,6 +107,8 @@ class SearchSettings:
     measure_threads: int = 1  # CPU threads for CPU measurements (1: stable on a shared machine; recorded)
     retries: int = 1
     early_stop: str = "none"  # none | asha | median | mo-asha (nas.search.mo_asha)
+    zero_cost_rung: str | None = None  # a zero-cost measure: train only the best-scored proposals
+    zero_cost_keep: float = 1 / 3  # the fraction of proposals the zero-cost rung trains (nas.search.zero_cost_rung)
     # where to run
     targets: tuple[str, ...] = ()  # Ray custom resources or accelerator types; () = local `device`
     target_objective: str = "worst"  # worst | <target name>
@@ -221,6 +223,10 @@ def _validate(settings: SearchSettings) -> None:
         raise SearchError(f"unknown sampler {settings.sampler!r}; valid: {', '.join(SAMPLERS)} or an Optuna class")
     if settings.early_stop not in EARLY_STOPPING:
         raise SearchError(f"early stopping {settings.early_stop!r} is invalid; valid: {', '.join(EARLY_STOPPING)}")
+    if settings.zero_cost_rung is not None:
+        from nas.search.zero_cost_rung import check_rung_settings
+
+        check_rung_settings(settings.zero_cost_rung, settings.zero_cost_keep)
     if settings.proxy_epochs < 1:
         raise SearchError(f"--proxy-epochs {settings.proxy_epochs} is invalid; valid: 1 or more")
     if settings.retries < 0:
@@ -467,6 +473,22 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _zero_cost_screen(settings: SearchSettings) -> Any:
+    if settings.zero_cost_rung is None:
+        return None
+    from nas.search.zero_cost_rung import make_zero_cost_rung, searcher_screen
+
+    rung = make_zero_cost_rung(
+        settings.zero_cost_rung,
+        settings.data,
+        image_size=settings.image_size,
+        seed=settings.seed,
+        keep=settings.zero_cost_keep,
+        batch_size=settings.batch_size,
+    )
+    return searcher_screen(rung)
+
+
 def _run_tune(
     settings: SearchSettings,
     space: SearchSpace,
@@ -526,6 +548,7 @@ def _run_tune(
             study_name=STUDY_NAME,
             max_infeasible=settings.max_infeasible or max(200, 20 * settings.trials),
             task=settings.task,
+            screen=_zero_cost_screen(settings) if job.train else None,
         )
         quality = get_task(settings.task).quality_metric  # the curve early stopping watches
         from nas.search.objectives import get_objective

@@ -109,12 +109,19 @@ class Recorder:
         return rec
 
     def record_infeasible(self, number: int, verdict: Verdict, seconds: float) -> None:
+        self._record_untrained(number, verdict, "infeasible", verdict.reason, seconds)
+
+    def record_screened(self, number: int, verdict: Verdict, reason: str, seconds: float) -> None:
+        """A feasible proposal the zero-cost rung did not train (nas.search.zero_cost_rung): pruned at rung 0."""
+        self._record_untrained(number, verdict, "pruned", reason, seconds)
+
+    def _record_untrained(self, number: int, verdict: Verdict, status: str, reason: str | None, seconds: float) -> None:
         now = now_iso()
         rec = self.base_record(number, verdict)
-        rec.update(status="infeasible", reason=verdict.reason, started_at=now, ended_at=now, duration_s=seconds)
+        rec.update(status=status, reason=reason, started_at=now, ended_at=now, duration_s=seconds)
         with self.lock:
             self.writer.append(rec)
-            self.counts["infeasible"] += 1
+            self.counts[status] += 1
 
     def record_result(
         self, number: int, verdict: Verdict, result: Mapping[str, Any] | None, error: bool

@@ -37,8 +37,11 @@ def make_searcher_class() -> type:
             study_name: str,
             max_infeasible: int,
             task: str = "classification",
+            screen: Any = None,
         ) -> None:
             self.search_space = space
+            # (number, feasible verdict) -> None to train it, or why not (nas.search.zero_cost_rung)
+            self.screen = screen
             self.task = task  # nas/search/tasks.py: which network's conv MACs the band bounds
             self.band = band
             self.selection = selection
@@ -96,6 +99,11 @@ def make_searcher_class() -> type:
                         study.tell(ot_trial, None, state=optuna.trial.TrialState.FAIL)
                     else:
                         study.tell(ot_trial, duplicate[1])
+                    continue
+                reason = self.screen(ot_trial.number, verdict) if verdict.feasible and self.screen else None
+                if reason is not None:  # screened before training: recorded and told as pruned at rung 0
+                    self.recorder.record_screened(ot_trial.number, verdict, reason, time.perf_counter() - t)
+                    study.tell(ot_trial, None, state=optuna.trial.TrialState.PRUNED)
                     continue
                 if verdict.feasible:
                     self._ot_trials[trial_id] = ot_trial

@@ -34,6 +34,10 @@ DEFAULT_BN_BATCHES = 8  # training batches for re-estimating BatchNorm statistic
 
 # The proxy's recipe: the short recipe without label smoothing (it slows the first epochs on tiny data).
 PROXY_RECIPE: Recipe = RECIPES["short"].replace(name="proxy", label_smoothing=0.0, warmup_epochs=0.3)
+# AdamW with polynomial decay, for the scenes: after one epoch of 1,000 scenes espnetv2-0.5 is at 0.31 with it
+# and 0.18 with PROXY_RECIPE (benchmarks/README.md, issue 12), so a short budget already separates networks.
+ADAM_PROXY_RECIPE: Recipe = RECIPES["adam"].replace(name="proxy-adam", label_smoothing=0.0, warmup_epochs=0.3)
+PROXY_RECIPES: dict[str, Recipe] = {"proxy": PROXY_RECIPE, "proxy-adam": ADAM_PROXY_RECIPE}
 
 
 @dataclass(frozen=True)

@@ -105,3 +105,23 @@ def test_invalid_specs_are_one_line_errors(kwargs: dict) -> None:
     with pytest.raises(EspnasError) as info:
         SceneSpec(**kwargs)
     assert "\n" not in str(info.value) and "valid" in str(info.value)
+
+
+def test_the_classification_task_uses_large_digits_without_clutter_deterministically() -> None:
+    spec = SceneSpec.for_classification(32)
+    assert (spec.size, spec.digit_scale, spec.fragments) == (32, (18, 28), 0)
+    a = load_data("scenes", 32, seed=0)
+    b = load_data("scenes", 32, seed=0)
+    assert torch.equal(a.train.images, b.train.images) and torch.equal(a.val.labels, b.val.labels)
+    # Every training scene holds one digit of 18..28 pixels and no fragment: at most one digit's square lit.
+    lit = (a.train.images[:200, 0] > 0.3).float()
+    rows, cols = lit.amax(2).sum(1), lit.amax(1).sum(1)
+    assert int(rows.max()) <= 28 and int(cols.max()) <= 28
+
+
+def test_a_spec_of_another_size_is_a_one_line_error() -> None:
+    from nas.train.data.scenes import load_scene_classification
+
+    with pytest.raises(EspnasError, match="scene spec size 24 does not match image_size 32") as err:
+        load_scene_classification(32, spec=SceneSpec.for_size(24), n_train=4, n_val=4)
+    assert "\n" not in str(err.value)

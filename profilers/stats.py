@@ -71,7 +71,10 @@ def bootstrap_ci(
     arr = _as_array(samples)
     if arr.size < 2:
         return (math.nan, math.nan)
-    return _percentile_bootstrap((arr,), _median, confidence, n_resamples, seed)
+    lo, hi = _percentile_bootstrap((arr,), _median, confidence, n_resamples, seed)
+    # Every resample's median lies within the data; the percentile's interpolation can step one ulp outside.
+    low, high = float(arr.min()), float(arr.max())
+    return (min(max(lo, low), high), min(max(hi, low), high))
 
 
 def ratio_ci(

@@ -7,10 +7,13 @@ written as `target` inside the file and hashed into its name. Predicting on anot
 
     latency(config) = scale * sum_u count_u * t_u + intercept_ms + per_unit_ms * n_units
 
-`t_u` are the measured unit latencies; `scale`, `intercept_ms` and `per_unit_ms` are fitted by least squares
-on whole networks measured on the target (the hand-over between units, the input conversion, Python's
-per-module dispatch). `calibrate` refits them on N networks measured elsewhere: a table from one device
-transfers to another with N measurements (HELP's setting).
+`t_u = ratio_u * reference_ms`: each unit is timed relative to a fixed reference unit of the same target
+(`timing.py`), and the table keeps one absolute time of the reference (the median over the whole build), so
+that the sums hold together however the machine's load moved while the table was built. `scale`,
+`intercept_ms` and `per_unit_ms` are fitted by least squares on whole networks measured on the target the
+same way (the hand-over between units, the input conversion, Python's per-module dispatch). `calibrate`
+refits them on N networks measured elsewhere: a table from one device transfers to another with N
+measurements (HELP's setting).
 
 This module is torch-free: predicting needs only the config and the JSON table.
 """
@@ -31,7 +34,9 @@ from results.files import write_json_atomic
 from search_spaces.config import EESPConfig
 from search_spaces.errors import EspnasError
 
-SCHEMA = "espnas-latency-table/1"
+SCHEMA = "espnas-latency-table/2"
+#: Schemas read: /1 stored absolute unit medians (no reference); they still predict as they did.
+READABLE = (SCHEMA, "espnas-latency-table/1")
 #: Fingerprint fields that make two targets the same (with the runtime, dtype and batch).
 TARGET_KEYS = ("device_name", "torch", "cuda", "cudnn", "driver", "threads", "runtime", "runtime_version")
 TABLE_DIR_ENV = "ESPNAS_PREDICTOR_DIR"
@@ -108,8 +113,12 @@ class LatencyTable:
     """Unit latencies (ms, medians) of one target, the measured networks and the fitted overhead."""
 
     target: dict[str, Any]
-    entries: dict[str, dict[str, float]] = field(default_factory=dict)  # unit key -> {median_ms, iqr_ms, n}
-    networks: dict[str, dict[str, Any]] = field(default_factory=dict)  # arch id -> {config, latency_ms}
+    entries: dict[str, dict[str, float]] = field(default_factory=dict)  # unit key -> {ratio, median_ms, ...}
+    networks: dict[str, dict[str, Any]] = field(default_factory=dict)  # arch id -> {config, ratio, latency_ms}
+    reference: dict[str, Any] = field(default_factory=dict)  # {key, clock, ms}: what the ratios are relative to
+    #: The runtime and batch whose unit keys the entries use: the target's own, except in a calibrated table
+    #: (whose entries came from another runtime or batch).
+    unit_form: dict[str, Any] = field(default_factory=dict)
     overhead: Overhead = field(default_factory=Overhead)
     fingerprint: dict[str, Any] = field(default_factory=dict)
     build: dict[str, Any] = field(default_factory=dict)  # settings, seconds, progress
@@ -124,6 +133,33 @@ class LatencyTable:
     def batch(self) -> int:
         return int(self.target.get("batch", 1))
 
+    @property
+    def key_runtime(self) -> str:
+        return str(self.unit_form.get("runtime", self.runtime))
+
+    @property
+    def key_batch(self) -> int:
+        return int(self.unit_form.get("batch", self.batch))
+
+    def settle(self) -> float | None:
+        """Turn the measured ratios into ms with one reference time: the median of the reference's medians
+        over every unit and network timed (None, and nothing changed, in a table without ratios)."""
+        import statistics
+
+        items = [*self.entries.values(), *self.networks.values()]
+        refs = [float(e["ref_ms"]) for e in items if "ratio" in e and "ref_ms" in e]
+        if not refs:
+            return None
+        ref_ms = statistics.median(refs)
+        self.reference["ms"] = ref_ms
+        for e in self.entries.values():
+            if "ratio" in e:
+                e["median_ms"] = e["ratio"] * ref_ms
+        for n in self.networks.values():
+            if "ratio" in n:
+                n["latency_ms"] = n["ratio"] * ref_ms
+        return ref_ms
+
     # ----- storage --------------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,6 +169,8 @@ class LatencyTable:
             "target_id": target_id(self.target),
             "entries": self.entries,
             "networks": self.networks,
+            "reference": self.reference,
+            "unit_form": self.unit_form,
             "overhead": self.overhead.__dict__,
             "fingerprint": self.fingerprint,
             "build": self.build,
@@ -157,7 +195,7 @@ class LatencyTable:
             raise PredictorError(f"no latency table at {str(p)!r}; build one with `espnas predictor build`") from None
         except (OSError, ValueError) as err:
             raise PredictorError(f"latency table {str(p)!r} is unreadable ({err}); rebuild it") from None
-        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        if not isinstance(data, dict) or data.get("schema") not in READABLE:
             raise PredictorError(f"{str(p)!r} is not a latency table ({SCHEMA}); rebuild it")
         try:
             entries = {str(k): dict(v) for k, v in data["entries"].items()}
@@ -166,6 +204,8 @@ class LatencyTable:
                 target=dict(data["target"]),
                 entries=entries,
                 networks=dict(data.get("networks", {})),
+                reference=dict(data.get("reference", {})),
+                unit_form=dict(data.get("unit_form", {})),
                 overhead=overhead,
                 fingerprint=dict(data.get("fingerprint", {})),
                 build=dict(data.get("build", {})),
@@ -193,7 +233,7 @@ class LatencyTable:
         """(sum of unit latencies, number of units, keys missing from the table) for `config`."""
         total, units, missing = 0.0, 0, []
         entries = self.entries
-        for key, n in unit_keys(config, self.batch, self.runtime):
+        for key, n in unit_keys(config, self.key_batch, self.key_runtime):
             got = entries.get(key)
             if got is None:
                 missing.append(key)
@@ -216,34 +256,55 @@ class LatencyTable:
         )
 
 
-def fit_overhead(sums: Sequence[float], units: Sequence[int], measured: Sequence[float]) -> Overhead:
-    """Least-squares fit of measured = scale * sum + intercept + per_unit * units.
+#: The overhead models tried, as the terms they fit besides the scale (always fitted).
+OVERHEAD_TERMS = ((), ("per_unit_ms",), ("intercept_ms",), ("intercept_ms", "per_unit_ms"))
 
-    With fewer than 4 networks only the scale is fitted (through the origin), which one network already
-    fixes; a negative intercept or per-unit term is dropped and the rest refitted (overheads are not
-    negative), and so are the extra terms while the scale is not positive (a table whose sums do not
-    follow the networks, e.g. units measured on a machine whose load changed, must not be fitted away).
+
+def fit_overhead(sums: Sequence[float], units: Sequence[int], measured: Sequence[float]) -> Overhead:
+    """Least-squares fit of measured = scale * sum + intercept + per_unit * units, the terms chosen by
+    leave-one-out error on the networks given.
+
+    The terms may be negative: a unit timed on its own pays what it does not pay inside a network (a call
+    into the runtime, the input and output hand-over; in onnxruntime the reorders into and out of its blocked
+    layout), so the per-unit term there is a saving. Which of the four models (scale alone, + per unit,
+    + intercept, + both) is kept is decided by its mean relative leave-one-out error on these networks, never
+    by configs held out elsewhere; with fewer than 4 networks only the scale is fitted (through the origin),
+    which one network already fixes. A model whose scale is not positive is never kept (a table whose sums do
+    not follow the networks must not be fitted away into a constant).
     """
     import numpy as np
 
     s, u, y = (np.asarray(v, dtype=np.float64) for v in (sums, units, measured))
     if s.size == 0:
         raise PredictorError("fitting the overhead needs at least one measured network")
-    columns = [s, np.ones_like(s), u] if s.size >= 4 else [s]
-    names = ["scale", "intercept_ms", "per_unit_ms"][: len(columns)]
-    while True:
-        coef, *_ = np.linalg.lstsq(np.stack(columns, axis=1), y, rcond=None)
-        negative = [i for i in range(1, len(coef)) if coef[i] < 0]
-        if coef[0] <= 0 and len(columns) > 1:  # the table explains nothing: noisier units than networks
-            negative = [len(columns) - 1]  # drop terms until the scale is positive (the scale alone is)
-        if not negative:
-            break
-        del columns[negative[0]], names[negative[0]]
-    values = dict(zip(names, (float(c) for c in coef), strict=True))
-    over = Overhead(**values, fitted_on=int(s.size), source="build")
+    column = {"intercept_ms": np.ones_like(s), "per_unit_ms": u}
+    best: tuple[float, dict[str, float]] | None = None
+    for terms in OVERHEAD_TERMS if s.size >= 4 else OVERHEAD_TERMS[:1]:
+        x = np.stack([s, *(column[t] for t in terms)], axis=1)
+        coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+        if coef[0] <= 0:
+            continue
+        loo = [_loo_error(x, y, i) for i in range(s.size)] if s.size >= 4 else [0.0]
+        if any(e != e for e in loo):  # a left-out fit with a non-positive scale: this model is unstable here
+            continue
+        values = dict(zip(("scale", *terms), (float(c) for c in coef), strict=True))
+        if best is None or float(np.mean(loo)) < best[0]:
+            best = (float(np.mean(loo)), values)
+    if best is None:  # no model with a positive scale: the scale alone, through the origin, is positive
+        best = (math.nan, {"scale": float(s @ y / (s @ s))})
+    over = Overhead(**best[1], fitted_on=int(s.size), source="build")
     pred = np.array([over.apply(a, int(b)) for a, b in zip(s, u, strict=True)])
     over.fit_mape = float(np.mean(np.abs(pred - y) / y)) if np.all(y > 0) else math.nan
     return over
+
+
+def _loo_error(x: Any, y: Any, i: int) -> float:
+    """|relative error| on network i of the model fitted without it (NaN if that fit's scale is not > 0)."""
+    import numpy as np
+
+    keep = np.arange(y.size) != i
+    coef, *_ = np.linalg.lstsq(x[keep], y[keep], rcond=None)
+    return float(abs(x[i] @ coef / y[i] - 1)) if coef[0] > 0 else math.nan
 
 
 def calibrate(table: LatencyTable, configs: Sequence[EESPConfig], measured_ms: Sequence[float]) -> Overhead:

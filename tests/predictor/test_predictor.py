@@ -4,6 +4,7 @@ a resumable build, and the CLI around it."""
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 import torch
@@ -89,16 +90,28 @@ def test_a_config_outside_the_table_is_refused():
         table.predict(EESPConfig.from_scale(1.0).replace(depths=(0, 0, 0, 0)))
 
 
-def test_fit_overhead_recovers_known_terms_and_drops_negative_ones():
+def test_fit_overhead_recovers_known_terms_including_a_per_unit_saving():
     sums, units = [10.0, 20.0, 30.0, 45.0, 50.0], [5, 9, 14, 15, 22]
     over = fit_overhead(sums, units, [1.2 * s + 3.0 + 0.1 * u for s, u in zip(sums, units, strict=True)])
     assert (over.scale, over.intercept_ms, over.per_unit_ms) == pytest.approx((1.2, 3.0, 0.1))
-    over = fit_overhead(sums, units, [1.5 * s - 2.0 for s in sums])  # a negative intercept is no overhead
-    assert over.intercept_ms == 0.0 and over.scale > 1.4
+    # units timed alone pay a call each that the network does not (onnxruntime's case): a negative per-unit term
+    over = fit_overhead(sums, units, [0.8 * s - 0.4 * u for s, u in zip(sums, units, strict=True)])
+    assert (over.scale, over.intercept_ms, over.per_unit_ms) == pytest.approx((0.8, 0.0, -0.4), abs=1e-9)
     assert fit_overhead([10.0], [3], [12.0]).scale == pytest.approx(1.2)  # one network fixes the scale
     # sums that run against the networks: a negative scale would ignore the table; it is never fitted
     anti = fit_overhead([40.0, 30.0, 20.0, 10.0, 5.0], [5, 9, 14, 15, 22], [10.0, 20.0, 30.0, 40.0, 50.0])
     assert anti.scale > 0
+
+
+def test_fit_overhead_keeps_the_model_that_predicts_left_out_networks_best():
+    """Noise that an extra term would fit (in-sample better) but that does not carry to a left-out network:
+    leave-one-out keeps the scale alone."""
+    rng = random.Random(5)  # a draw where both extra terms fit these 12 networks better in-sample than the scale
+    sums = [10.0 + 4 * i for i in range(12)]
+    units = [rng.randint(6, 22) for _ in sums]
+    measured = [0.9 * s * (1 + rng.gauss(0, 0.05)) for s in sums]  # 5% noise, the truth is the scale alone
+    over = fit_overhead(sums, units, measured)
+    assert over.intercept_ms == 0.0 and over.per_unit_ms == 0.0 and over.scale == pytest.approx(0.9, rel=0.05)
 
 
 def test_a_foreign_table_is_refused_or_flagged():
@@ -111,28 +124,39 @@ def test_a_foreign_table_is_refused_or_flagged():
     assert table.check_target(_target(threads=2)) is None and table.predict(cfg).flag is None
 
 
-def test_build_resumes_after_a_kill_and_measures_only_what_is_missing(tmp_path, monkeypatch):
-    calls: list[str] = []
+def test_build_resumes_after_a_kill_and_measures_only_what_is_missing(tmp_path, monkeypatch, machine):
+    real_unit = builder.load_unit
+    loaded: list[str] = []
 
-    def fake_unit(unit, runtime, device="cpu", **kw):
-        if len(calls) == 7 and not hasattr(fake_unit, "killed"):
-            fake_unit.killed = True
+    def killed_after_seven(unit, *a, **k):
+        if len(loaded) == 8:  # the reference, then seven units
             raise KeyboardInterrupt
-        calls.append(unit.key)
-        return {"median_ms": 0.5, "iqr_ms": 0.0, "n": 1}
+        loaded.append(unit.key)
+        return real_unit(unit, *a, **k)
 
-    monkeypatch.setattr(builder, "measure_unit", fake_unit)
-    monkeypatch.setattr(builder, "measure_network", lambda cfg, *a, **k: 1.5 * sum(cfg.depths) + 10)
+    monkeypatch.setattr(builder, "load_unit", killed_after_seven)
     configs, fit = CONFIGS[:6], CONFIGS[6:12]
     path = tmp_path / "t.json"
     with pytest.raises(KeyboardInterrupt):
-        builder.build_table(configs, fit, "eager", path=path)
+        builder.build_table(configs, fit, "eager", path=path, unit_rounds=3, network_rounds=3)
     assert len(LatencyTable.load(path).entries) == 7  # every finished unit was kept, the file is whole
-    table = builder.build_table(configs, fit, "eager", path=path)
-    assert len(calls) == len(set(calls)) == len(table.entries)  # nothing measured twice
+    monkeypatch.setattr(builder, "load_unit", real_unit)
+    first = len(machine.loaded)
+    table = builder.build_table(configs, fit, "eager", path=path, unit_rounds=3, network_rounds=3)
+    again = [k for k in machine.loaded[first:] if k in table.entries]
+    reference = builder.reference_unit(1).key
+    assert reference not in table.entries and machine.loaded[first] == reference
+    assert len(again) == len(set(again)) == len(table.entries) - 7  # nothing measured twice
     assert len(table.networks) == 6 and table.overhead.fitted_on == 6
-    for cfg in fit:  # the fitted model reproduces the fitting networks it was given
-        assert table.predict(cfg).latency_ms == pytest.approx(1.5 * sum(cfg.depths) + 10, rel=0.02)
+    for cfg in fit:  # the fitted model reproduces the fitting networks it was given (in the reference's ms)
+        assert table.predict(cfg).latency_ms == pytest.approx(table.networks[cfg.arch_id]["latency_ms"], rel=0.02)
+
+
+def test_a_resumed_build_keeps_its_clock(tmp_path, machine):
+    path = tmp_path / "t.json"
+    builder.build_table(CONFIGS[:1], [], "eager", path=path, unit_rounds=2, clock="cpu")
+    with pytest.raises(PredictorError, match="measured against reference.*clock"):
+        builder.build_table(CONFIGS[:2], [], "eager", path=path, unit_rounds=2, clock="wall")
 
 
 @pytest.mark.slow
@@ -141,18 +165,17 @@ def test_a_real_build_on_small_configs(tmp_path):
     cfg = EESPConfig.from_scale(0.5).replace(input_size=(32, 32), depths=(0, 0, 0, 1))
     for runtime in ("onnxruntime",):
         table = builder.build_table(
-            [cfg], [cfg], runtime, path=tmp_path / f"{runtime}.json", unit_budget_s=0.02, network_budget_s=0.1
+            [cfg], [cfg], runtime, path=tmp_path / f"{runtime}.json", unit_rounds=3, network_rounds=3
         )
         assert len(table.entries) == len(decompose(cfg)) and table.target["runtime"] == runtime
         assert all(e["median_ms"] > 0 for e in table.entries.values())
         assert table.predict(cfg).latency_ms > 0
 
 
-def test_cli_build_then_count_and_profile_predict(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(builder, "measure_unit", lambda unit, *a, **k: {"median_ms": 0.25, "iqr_ms": 0.0, "n": 1})
-    monkeypatch.setattr(builder, "measure_network", lambda cfg, *a, **k: 5.0 + 0.25 * sum(cfg.depths))
+def test_cli_build_then_count_and_profile_predict(tmp_path, monkeypatch, capsys, machine):
     monkeypatch.setattr("nas.cli.predictor.DEFAULT_UNIT_CONFIGS", 60)
-    assert main(["predictor", "build", "--dir", str(tmp_path), "--fit", "5", "--json"]) == 0
+    build = ["predictor", "build", "--dir", str(tmp_path), "--fit", "5", "--unit-rounds", "2", "--network-rounds", "2"]
+    assert main([*build, "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["networks"] == 5 and summary["target"]["runtime"] == "eager"
     assert main(["predictor", "list", "--dir", str(tmp_path)]) == 0

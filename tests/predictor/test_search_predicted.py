@@ -67,8 +67,8 @@ def test_two_stage_search_end_to_end(tmp_path):
     from profilers.predictor.build import build_table
 
     configs = space_configs(None, 8, seed=5)
-    table = build_table(configs, configs[:4], "deploy", path=tmp_path / "t.json", unit_budget_s=0.05,
-                        network_budget_s=0.2)  # fmt: skip
+    table = build_table(configs, configs[:4], "deploy", path=tmp_path / "t.json", unit_rounds=2,
+                        network_rounds=2)  # fmt: skip
     settings = SearchSettings(
         objectives=("params", "latency_pred"), trials=4, run_dir=str(tmp_path / "run"), progress=False,
         predictor_table=str(table.path), two_stage=True, latency_budget_s=0.3, space=None,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from results.where import Where, WhereError, where
+from results.where import VALID, Where, WhereError, where
 
 FRAME = pd.DataFrame(
     {
@@ -112,3 +112,61 @@ def test_the_errors_name_what_is_wrong():
         Where("s < 1").mask(pd.DataFrame({"s": ["x"]}))
     with pytest.raises(WhereError, match=r"^unknown column 'b' in 'b > 1'; valid: a$"):
         Where("b > 1").mask(pd.DataFrame({"a": [1.0]}))
+
+
+# ----- more boundaries and exact messages (mutation testing, benchmarks/README.md) -----------------------
+
+
+def test_the_depth_limit_counts_from_the_top_level():
+    from results.where import MAX_DEPTH
+
+    # MAX_DEPTH nots put the comparison exactly MAX_DEPTH levels down: still allowed.
+    assert Where("not " * MAX_DEPTH + "a > 1").columns == ["a"]
+
+
+def test_a_unary_plus_keeps_the_sign():
+    frame = pd.DataFrame({"a": [0.0, 2.0]})
+    assert Where("a > +1").mask(frame).tolist() == [False, True]
+    assert Where("a > -1").mask(frame).tolist() == [True, True]
+
+
+def test_a_missing_text_value_fails_every_comparison():
+    frame = pd.DataFrame({"s": pd.array(["x", None, "y"], dtype="string")})
+    assert Where("s == 'x'").mask(frame).tolist() == [True, False, False]
+    assert Where("s != 'x'").mask(frame).tolist() == [False, False, True]
+
+
+def test_a_malformed_constraint_is_quoted_up_to_80_characters():
+    text = "a <= " + "1" * 100 + " +"
+    with pytest.raises(WhereError) as err:
+        Where(text)
+    assert str(err.value) == f"malformed constraint {text[:80]!r}; expected {VALID}"
+
+
+def test_a_call_is_named_in_the_error():
+    with pytest.raises(WhereError) as err:
+        Where("f()")
+    assert str(err.value) == f"'f()' is not allowed in 'f()'; expected {VALID}"
+
+
+def test_a_number_beyond_a_float_is_named_by_its_first_digits():
+    with pytest.raises(WhereError) as err:
+        Where("a < 1" + "0" * 400)
+    # the number's repr, quote included, cut at 40 characters
+    tail = "... is too large in the constraint; valid: numbers up to about 1e308"
+    assert str(err.value) == "number '1" + "0" * 38 + tail
+
+
+def test_comparing_text_with_a_number_says_what_to_compare():
+    with pytest.raises(WhereError) as err:
+        Where("s < 1").mask(pd.DataFrame({"s": ["x"]}))
+    assert str(err.value) == (
+        "cannot compare column 's' with 1.0 in 's < 1'; "
+        "compare numeric columns with numbers and text columns with quoted strings"
+    )
+
+
+@pytest.mark.xfail(strict=True, reason="_literal recurses once per unary minus with no depth limit")
+def test_a_long_chain_of_unary_minus_is_a_one_line_error():
+    with pytest.raises(WhereError, match="nested too deeply"):
+        Where("-" * 1990 + "1 < a")

@@ -82,7 +82,7 @@ def hypervolume(points: object, directions: Sequence[str], reference: Sequence[f
     array, finite, maximise = _prepare(points, directions)
     ref = np.asarray(reference, dtype=float).reshape(-1)
     if ref.shape[0] != array.shape[1] or not np.isfinite(ref).all():
-        raise RunError(f"reference point {list(ref)} must be {array.shape[1]} finite numbers, one per objective")
+        raise RunError(f"reference point {ref.tolist()} must be {array.shape[1]} finite numbers, one per objective")
     array = array[finite]
     if len(array) == 0:
         return 0.0

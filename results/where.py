@@ -146,16 +146,19 @@ class Where:
 
 
 def _literal(node: ast.AST) -> float | str | None:
-    """A number or string literal (a leading minus allowed), else None (OverflowError beyond a float)."""
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        inner = _literal(node.operand)
-        if isinstance(inner, float):
-            return -inner if isinstance(node.op, ast.USub) else inner
-        return None
+    """A number or string literal (leading signs allowed, at most MAX_DEPTH of them), else None (OverflowError
+    beyond a float)."""
+    sign, signs = 1.0, 0
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        signs += 1
+        if signs > MAX_DEPTH:
+            raise WhereError(f"constraint nested too deeply; valid: at most {MAX_DEPTH} levels, {VALID}")
+        sign = -sign if isinstance(node.op, ast.USub) else sign
+        node = node.operand
     if isinstance(node, ast.Constant) and not isinstance(node.value, bool):
         if isinstance(node.value, (int, float)):
-            return float(node.value)
-        if isinstance(node.value, str):
+            return sign * float(node.value)
+        if isinstance(node.value, str) and not signs:
             return node.value
     return None
 

@@ -166,7 +166,6 @@ def test_comparing_text_with_a_number_says_what_to_compare():
     )
 
 
-@pytest.mark.xfail(strict=True, reason="_literal recurses once per unary minus with no depth limit")
 def test_a_long_chain_of_unary_minus_is_a_one_line_error():
     with pytest.raises(WhereError, match="nested too deeply"):
         Where("-" * 1990 + "1 < a")

@@ -71,6 +71,11 @@ def fitted_table(
     """
     from rich.cells import cell_len
     from rich.table import Table
+    from rich.text import Text
+
+    # Cells are markup (count's bold total row), never emoji codes: ":a:" in a name stays ":a:", and the width
+    # counted below is the width rich draws.
+    cells = [[Text.from_markup(str(cell), emoji=False) for cell in row] for row in rows]
 
     def build(indices: list[int], with_rows: bool = True) -> Table:
         table = Table(**table_kw)
@@ -83,14 +88,14 @@ def fitted_table(
                 overflow="fold" if c.fold else "ellipsis",
                 min_width=cell_len(c.header),
             )
-        for row in rows if with_rows else ():
+        for row in cells if with_rows else ():
             table.add_row(*[row[i] for i in indices])
         return table
 
     def natural(i: int) -> int:
         c = columns[i]
-        cells = [c.header, *(str(row[i]) for row in rows)]
-        widest = max(cell_len(part) for text in cells for part in text.split("\n"))
+        texts = [c.header, *(row[i].plain for row in cells)]
+        widest = max(cell_len(part) for text in texts for part in text.split("\n"))
         return min(widest, max(cell_len(c.header), c.fold_at)) if c.fold and c.fold_at else widest
 
     widths = [natural(i) for i in range(len(columns))]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from nas.cli import _console
@@ -195,6 +195,9 @@ cells = st.text(alphabet="ab1 .:/Δ日", min_size=0, max_size=14)
     st.lists(st.lists(cells, min_size=6, max_size=6), min_size=0, max_size=5),
     st.integers(20, 90),
 )
+@example(  # ":a:" was drawn as an emoji two cells wide while the widths counted three
+    spec=[("", 0)] * 5 + [("", 1)], rows=[[""] * 6] * 3 + [["", "", "", "", "", ":a:"]], width=25
+)
 def test_fitted_table_drops_exactly_what_rich_says_does_not_fit(spec, rows, width):
     """The widths fitted_table adds up itself agree with rich's own measurement of the table it returns: it
     fits (unless only undroppable columns are left), and the last column it dropped did not fit."""
@@ -210,3 +213,12 @@ def test_fitted_table_drops_exactly_what_rich_says_does_not_fit(spec, rows, widt
         back = sorted([*kept, next(i for i, c in enumerate(columns) if c.header == dropped[-1])])
         wider, _ = _console.fitted_table([columns[i] for i in back], [[r[i] for i in back] for r in rows], 10_000)
         assert measure(wider).maximum > width
+
+
+def test_a_cell_with_an_emoji_code_is_shown_as_written():
+    from rich.console import Console
+
+    table, _ = _console.fitted_table([_console.Column("run")], [["t:a:b :smile:"]], 80)
+    console = Console(width=80, record=True)
+    console.print(table)
+    assert "t:a:b :smile:" in console.export_text()

@@ -64,6 +64,7 @@ from nas.search.searcher import make_searcher_class
 from nas.search.space import SearchSpace, load_space
 from nas.search.tasks import get_task
 from nas.search.trial import TrialJob, run_trial, tune_trainable
+from nas.search.zero_cost_rung import DEFAULT_KEEP
 from search_spaces.errors import EspnasError, Interrupted
 
 # The embedded default (no arguments): digits, the paper's space, a trial count that finishes in about
@@ -108,7 +109,7 @@ class SearchSettings:
     retries: int = 1
     early_stop: str = "none"  # none | asha | median | mo-asha (nas.search.mo_asha)
     zero_cost_rung: str | None = None  # a zero-cost measure: train only the best-scored proposals
-    zero_cost_keep: float = 1 / 3  # the fraction of proposals the zero-cost rung trains (nas.search.zero_cost_rung)
+    zero_cost_keep: float = DEFAULT_KEEP  # the fraction the zero-cost rung trains (nas.search.zero_cost_rung)
     # where to run
     targets: tuple[str, ...] = ()  # Ray custom resources or accelerator types; () = local `device`
     target_objective: str = "worst"  # worst | <target name>

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from nas.search.recorder import Recorder
+from nas.search.recorder import Recorder, trial_id
 
 MODES = ("live", "lines", "off")
 
@@ -293,7 +293,7 @@ def progress_callback(progress: Progress) -> Any:
 def restart_note(trial: Any) -> str:
     """The note for a trial whose process died and that Tune starts again (up to --retries times)."""
     number = (getattr(trial, "config", None) or {}).get("espnas_number")
-    name = f"t{int(number):05d}" if number is not None else "a trial"
+    name = trial_id(number) if number is not None else "a trial"
     return f"{name}'s process failed (a crash or out of memory; see the Ray logs); Tune starts it again (--retries)"
 
 

@@ -24,6 +24,11 @@ TIMINGS_FILE = "search_timings.jsonl"
 NOTES_SHOWN_PER_KIND = 3
 
 
+def trial_id(number: int) -> str:
+    """The id of Optuna trial `number` in records, tables and notes: t00007."""
+    return f"t{int(number):05d}"
+
+
 class Recorder:
     """Builds trial records, appends them to the run (before Optuna is told), and keeps the tallies and
     front that the progress display shows. Lives in the driver only."""
@@ -98,7 +103,7 @@ class Recorder:
             return self.completed.get(arch_id) if arch_id else None
 
     def base_record(self, number: int, verdict: Verdict) -> dict[str, Any]:
-        rec: dict[str, Any] = {"trial_id": f"t{number:05d}", "number": number}
+        rec: dict[str, Any] = {"trial_id": trial_id(number), "number": number}
         if verdict.config is not None:
             rec.update(
                 config_json=verdict.config.to_json(),

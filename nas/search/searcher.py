@@ -12,6 +12,7 @@ from nas.search.band import Verdict, band_text, check_band
 from nas.search.errors import SearchError
 from nas.search.objectives import Selection
 from nas.search.recorder import Recorder
+from nas.search.recorder import trial_id as espnas_trial_id  # not Tune's trial_id of the methods below
 from nas.search.space import SearchSpace
 
 
@@ -143,7 +144,7 @@ def make_searcher_class() -> type:
                 return done[0], done[1]
             for number, other in self.verdicts.values():
                 if other.config is not None and other.config.arch_id == arch:
-                    return f"t{number:05d}", None
+                    return espnas_trial_id(number), None
             return None
 
         def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:

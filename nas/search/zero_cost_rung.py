@@ -22,6 +22,7 @@ from typing import Any
 
 from nas.search.errors import SearchError
 from nas.search.mo_asha import ParetoRungs
+from nas.search.recorder import trial_id
 
 __all__ = ["ZeroCostRung", "make_zero_cost_rung", "searcher_screen"]
 
@@ -58,7 +59,7 @@ def searcher_screen(rung: ZeroCostRung) -> Callable[[int, Any], str | None]:
     """The searcher's hook: (trial number, feasible verdict) -> None to train it, or the reason it is not."""
 
     def screen(number: int, verdict: Any) -> str | None:
-        trained, value = rung.admit(f"t{number:05d}", verdict.config, verdict.conv_macs)
+        trained, value = rung.admit(trial_id(number), verdict.config, verdict.conv_macs)
         if trained:
             return None
         n = len(rung.scores)

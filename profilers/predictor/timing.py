@@ -21,10 +21,11 @@ import math
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from profilers.predictor.table import PredictorError
+from profilers.stats import iqr
 
 CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.thread_time, "wall": time.perf_counter}
 #: Rounds per unit (each one reference-item-reference triple) and per whole network.
@@ -55,20 +56,7 @@ class Relative:
     rounds: int
 
     def to_dict(self) -> dict[str, float]:
-        return {
-            "ratio": self.ratio,
-            "ms": self.ms,
-            "ref_ms": self.ref_ms,
-            "ratio_iqr": self.ratio_iqr,
-            "rounds": self.rounds,
-        }
-
-
-def _quartiles(values: list[float]) -> tuple[float, float]:
-    if len(values) < 2:
-        return values[0], values[0]
-    q = statistics.quantiles(values, n=4, method="inclusive")
-    return q[0], q[2]
+        return asdict(self)
 
 
 def time_relative(
@@ -111,11 +99,10 @@ def time_relative(
         items.append(t)
         ratios.append(t / math.sqrt(max(before, 1e-12) * max(after, 1e-12)))
         before = after
-    lo, hi = _quartiles(ratios)
     return Relative(
         ratio=statistics.median(ratios),
         ms=1e3 * statistics.median(items),
         ref_ms=1e3 * statistics.median(refs),
-        ratio_iqr=hi - lo,
+        ratio_iqr=iqr(ratios),
         rounds=rounds,
     )

@@ -167,12 +167,17 @@ def export(
 
     config, search = _source(spec, run=run, trial=trial, knee=knee, where=where)
     target = Path(out) if out is not None else Path("exports") / _default_name(spec, config, search)
-    if getattr(config, "task", None) == "language":  # ERU/LSTM: its own trainer and checks, nas/export/language.py
+    task = getattr(config, "task", None)
+    if task in ("language", "segmentation"):  # a data set named by neither the user nor the run: the task's default
+        from nas.search.tasks import get_task
+
+        data = data if data is not None else search_setting(search, "data", str) or get_task(task).default_data
+    if task == "language":  # ERU/LSTM: its own trainer and checks, nas/export/language.py
         from nas.export.language import export_language
 
         return export_language(  # type: ignore[return-value]
             config,
-            data=data if data is not None else search_setting(search, "data", str) or "pydoc",
+            data=data,
             epochs=epochs or 1,
             formats=formats,
             out=target,
@@ -183,12 +188,12 @@ def export(
             search=search,
             progress=progress,
         )
-    if getattr(config, "task", None) == "segmentation":  # its own trainer and checks: nas/export/segmentation.py
+    if task == "segmentation":  # its own trainer and checks: nas/export/segmentation.py
         from nas.export.segmentation import export_segmentation
 
         return export_segmentation(  # type: ignore[return-value]
             config,
-            data=data if data is not None else search_setting(search, "data", str) or "scenes",
+            data=data,
             crop_size=image_size if image_size is not None else search_setting(search, "image_size", int) or 64,
             epochs=epochs or 10,
             batch_size=batch_size or 8,

@@ -121,6 +121,34 @@ def check_safetensors(directory: Path, inputs: list[Any], reference: list[Any], 
     )
 
 
+def write_onnx(
+    model: nn.Module,
+    example: tuple[Any, ...],
+    path: Path,
+    *,
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    dynamic_shapes: Any = None,
+) -> None:
+    """`model` traced at `example` into an ONNX file at `path` (torch.export, opset ONNX_OPSET, one file),
+    written atomically, with torch's export chatter silenced. `dynamic_shapes` as torch.onnx.export takes it."""
+    import torch
+
+    with quiet_torch(), atomic_path(path) as tmp:
+        torch.onnx.export(
+            model,
+            example,
+            str(tmp),
+            input_names=list(input_names),
+            output_names=list(output_names),
+            dynamic_shapes=dynamic_shapes,
+            opset_version=ONNX_OPSET,
+            external_data=False,
+            dynamo=True,
+            verbose=False,
+        )
+
+
 def export_onnx(
     path: Path,
     deployed: nn.Module,
@@ -135,18 +163,9 @@ def export_onnx(
     # Trace at batch 2: torch.export specialises sizes 0 and 1, so a batch-1 example would fix the batch axis.
     example = (torch.zeros((2, *input_shape[1:])),)
     batch = torch.export.Dim("batch", min=1, max=4096)
-    with quiet_torch(), atomic_path(path) as tmp, _format_failure("onnx"):
-        torch.onnx.export(
-            deployed,
-            example,
-            str(tmp),
-            input_names=["input"],
-            output_names=["logits"],
-            dynamic_shapes=({0: batch},),
-            opset_version=ONNX_OPSET,
-            external_data=False,
-            dynamo=True,
-            verbose=False,
+    with _format_failure("onnx"):
+        write_onnx(
+            deployed, example, path, input_names=["input"], output_names=["logits"], dynamic_shapes=({0: batch},)
         )
     try:
         import onnxruntime

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nas.export.formats import FORMATS, FormatCheck, max_rel_error, parse_formats, quiet_torch
+from nas.export.formats import FORMATS, FormatCheck, max_rel_error, parse_formats, quiet_torch, write_onnx
 from nas.export.layout import (
     CONFIG_FILE,
     LM_WEIGHTS_FORMAT,
@@ -46,7 +46,6 @@ from results.timestamps import now_iso
 CHECK_TOKENS = 12
 CHECK_BATCHES = (1, 3)
 DEFAULT_RTOL = 1e-4
-ONNX_OPSET = 18
 
 
 @dataclass
@@ -171,19 +170,8 @@ def export_onnx_step(path: Path, model: Any, reference: dict[int, Any], seed: in
     # The state arrives as *flat (one tuple argument to torch.export); torch.nn.LSTM keeps it as (1, B, H).
     dims = [{1: batch} if t.dim() == 3 and t.shape[0] == 1 else {0: batch} for t in example_state]
     dynamic = ({0: batch}, tuple(dims))
-    with quiet_torch(), atomic_path(path) as tmp:
-        torch.onnx.export(
-            step,
-            example,
-            str(tmp),
-            input_names=["tokens", *names],
-            output_names=["logits", *[f"{n}_out" for n in names]],
-            dynamic_shapes=dynamic,
-            opset_version=ONNX_OPSET,
-            external_data=False,
-            dynamo=True,
-            verbose=False,
-        )
+    outputs = ["logits", *[f"{n}_out" for n in names]]
+    write_onnx(step, example, path, input_names=["tokens", *names], output_names=outputs, dynamic_shapes=dynamic)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     inputs = [i.name for i in session.get_inputs()]
 

@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nas.export.formats import FORMATS, FormatCheck, max_rel_error, parse_formats, quiet_torch, save_weights
+from nas.export.formats import (
+    FORMATS,
+    FormatCheck,
+    max_rel_error,
+    parse_formats,
+    quiet_torch,
+    save_weights,
+    write_onnx,
+)
 from nas.export.layout import (
     CONFIG_FILE,
     MODEL_CARD_FILE,
@@ -45,7 +53,6 @@ from results.timestamps import now_iso
 # (batch, H, W): the first is a multiple of 16, the other two are not (and 97 is odd).
 CHECK_SIZES = ((1, 64, 96), (2, 50, 77), (1, 97, 130))
 DEFAULT_RTOL = 1e-4
-ONNX_OPSET = 18
 
 
 @dataclass
@@ -108,19 +115,7 @@ def export_onnx_dynamic(
     note = None
     path = directory / ONNX_FILE
     try:
-        with quiet_torch(), atomic_path(path) as tmp:
-            torch.onnx.export(
-                deployed,
-                example,
-                str(tmp),
-                input_names=["input"],
-                output_names=["logits"],
-                dynamic_shapes=dims,
-                opset_version=ONNX_OPSET,
-                external_data=False,
-                dynamo=True,
-                verbose=False,
-            )
+        write_onnx(deployed, example, path, input_names=["input"], output_names=["logits"], dynamic_shapes=dims)
         files = {tuple(x.shape[-2:]): path for x in inputs}
     except Exception as err:  # the dynamic export is refused: one static file per size, and say so
         note = f"ONNX with dynamic H/W failed ({type(err).__name__}); wrote one static file per checked size"
@@ -128,18 +123,7 @@ def export_onnx_dynamic(
         for x in inputs:
             h, w = x.shape[-2:]
             static = directory / f"model.{h}x{w}.onnx"
-            with quiet_torch(), atomic_path(static) as tmp:
-                torch.onnx.export(
-                    deployed,
-                    (torch.zeros_like(x),),
-                    str(tmp),
-                    input_names=["input"],
-                    output_names=["logits"],
-                    opset_version=ONNX_OPSET,
-                    external_data=False,
-                    dynamo=True,
-                    verbose=False,
-                )
+            write_onnx(deployed, (torch.zeros_like(x),), static, input_names=["input"], output_names=["logits"])
             files[(h, w)] = static
     outputs = []
     sessions: dict[Path, Any] = {}

@@ -209,14 +209,15 @@ def run_trial(config: Mapping[str, Any], job: TrialJob, report: Callable[[dict[s
         arch = config_from_json(config_json)  # the task's proxy adapts classes and input size to the data
         reason = None
         failures: list[str] = []
-        reported = [0]  # the last epoch the scheduler saw: a retry re-trains epochs 1..n without reporting them again
+        reported = 0  # the last epoch the scheduler saw: a retry re-trains epochs 1..n without reporting them again
         for attempt in range(job.retries + 1):
             curve = []
 
             def on_epoch(epoch: int, acc: float, curve: list[float] = curve) -> None:
+                nonlocal reported
                 curve.append(float(acc))
-                if epoch > reported[0]:
-                    reported[0] = int(epoch)
+                if epoch > reported:
+                    reported = int(epoch)
                     report({quality: float(acc), "epoch": int(epoch), "espnas_final": False})
 
             t = time.perf_counter()

@@ -91,29 +91,35 @@ def merge(paths: list[Path]) -> dict:
 
 
 def summarise(rows: dict, seeds: int) -> dict[str, float]:
-    """The printed figures, from the stored rows (configs with every seed of both budgets done)."""
-    done = {n: r for n, r in rows.items() if all(str(s) in r.get("long", {}) for s in range(seeds))}
-    done = {n: r for n, r in done.items() if all(str(s) in r.get("proxy", {}) for s in range(seeds))}
+    """The printed figures, from the stored rows. Seed noise: configs with at least two of seeds 0..seeds-1 at
+    the long budget. Rankings: configs with at least one seed of both budgets, each budget's mean over the
+    seeds it has, and again on seed 0 alone (the same seed for every config)."""
+    wanted = [str(s) for s in range(seeds)]
 
-    def mean_acc(row: dict, budget: str) -> float:
-        return statistics.mean(row[budget][str(s)]["accuracy"] for s in range(seeds))
+    def accs(row: dict, budget: str) -> list[float]:
+        return [row[budget][s]["accuracy"] for s in wanted if s in row.get(budget, {})]
 
+    done = {n: r for n, r in rows.items() if accs(r, "long") and accs(r, "proxy")}
     out: dict[str, float] = {"configs": len(done)}
-    presets = [mean_acc(r, "long") for n, r in done.items() if n in PRESETS]
+    presets = [statistics.mean(accs(r, "long")) for n, r in done.items() if n in PRESETS]
     if presets:
         out["preset_spread_points"] = 100 * (max(presets) - min(presets))
-    if seeds > 1 and done:
-        out["seed_std_points"] = 100 * statistics.mean(
-            statistics.stdev(r["long"][str(s)]["accuracy"] for s in range(seeds)) for r in done.values()
-        )
+    noisy = [accs(r, "long") for r in rows.values() if len(accs(r, "long")) >= 2]
+    if noisy:
+        out["seed_std_configs"] = len(noisy)
+        out["seed_std_points"] = 100 * statistics.mean(statistics.stdev(a) for a in noisy)
     if len(done) >= 3:
-        long = [mean_acc(r, "long") for r in done.values()]
-        proxy = [mean_acc(r, "proxy") for r in done.values()]
+        long = [statistics.mean(accs(r, "long")) for r in done.values()]
+        proxy = [statistics.mean(accs(r, "proxy")) for r in done.values()]
         out["proxy_spearman"] = float(spearmanr(proxy, long)[0])
         out["proxy_spearman_p"] = float(spearmanr(proxy, long)[1])
         out["proxy_kendall"] = float(kendalltau(proxy, long)[0])
+        first = [r for r in done.values() if "0" in r["long"] and "0" in r["proxy"]]
+        if len(first) >= 3:
+            long0 = [r["long"]["0"]["accuracy"] for r in first]
+            out["seed0_proxy_spearman"] = float(spearmanr([r["proxy"]["0"]["accuracy"] for r in first], long0)[0])
         for m in MEASURES:
-            scores = [r["zero_cost"].get(m, float("nan")) for r in done.values()]
+            scores = [r.get("zero_cost", {}).get(m, float("nan")) for r in done.values()]
             out[f"zc_{m}_spearman"] = float(spearmanr(scores, long, nan_policy="omit")[0])
         out["macs_spearman"] = float(spearmanr([r["macs_224"] for r in done.values()], long)[0])
     return out
@@ -133,6 +139,11 @@ def main() -> None:
     parser.add_argument("--data-seed", default="0", help="the scenes' seed for every run, or per-seed")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--reverse", action="store_true", help="train the configs last to first (a 2nd process)")
+    parser.add_argument("--only", help="train only these configs (comma-separated names)")
+    parser.add_argument(
+        "--spec", action="append", default=[], metavar="NAME=SPEC", help="also train this config (e.g. a searched one)"
+    )
+    parser.add_argument("--budgets", default="proxy,long", help="which budgets to train (proxy, long or both)")
     parser.add_argument("--merge", type=Path, nargs="+", help="join these results files into --out and summarise")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/scenes_ranking.json"))
     args = parser.parse_args()
@@ -158,6 +169,21 @@ def main() -> None:
     data = {d: scene_data(args.image_size, d, args.n_train, args.n_val) for d in sorted(set(data_seed.values()))}
     recipe = PROXY_RECIPES[args.recipe]
     configs = config_list(args.configs)
+    for item in args.spec:
+        name, _, spec = item.partition("=")
+        if not name or not spec:
+            parser.error(f"--spec {item!r} is invalid; use NAME=SPEC with a compact config spec")
+        configs.append((name, resolve(spec).to_compact()))
+    if args.only:
+        names = args.only.split(",")
+        unknown = sorted(set(names) - {n for n, _ in configs})
+        if unknown:
+            valid = ", ".join(n for n, _ in configs)
+            parser.error(f"--only names unknown config(s) {', '.join(unknown)}; valid: {valid}")
+        configs = [(n, spec) for n, spec in configs if n in names]
+    budgets = [b for b in ("proxy", "long") if b in args.budgets.split(",")]
+    if not budgets or set(args.budgets.split(",")) - {"proxy", "long"}:
+        parser.error(f"--budgets {args.budgets!r} is invalid; use proxy, long or proxy,long")
     for name, spec in reversed(configs) if args.reverse else configs:
         row = rows.setdefault(name, {"spec": spec, "macs_224": count(resolve(spec)).conv_macs})
         if "zero_cost" not in row and 0 in seeds:
@@ -167,6 +193,8 @@ def main() -> None:
             _save(args.out, results)
         for seed in seeds:
             for budget, epochs in (("proxy", args.proxy_epochs), ("long", args.long_epochs)):
+                if budget not in budgets:
+                    continue
                 runs = row.setdefault(budget, {})
                 if str(seed) in runs:
                     continue

@@ -55,6 +55,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--proxy-max-steps", type=int, help="cap on proxy optimiser steps per trial")
     p.add_argument(
+        "--proxy-recipe",
+        help="classification proxy recipe: proxy (SGD, the default) or proxy-adam (AdamW; what --data scenes "
+        "is measured with, benchmarks/README.md)",
+    )
+    p.add_argument(
         "--device", default="cpu", help="cpu, cuda or cuda:N for training and local measurement (default: cpu)"
     )
     p.add_argument("--targets", help="comma-separated Ray custom resources / accelerator types to measure on")

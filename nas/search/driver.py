@@ -96,6 +96,7 @@ class SearchSettings:
     image_size: int = 32
     proxy_epochs: int = 3  # nas.train.proxy: espnetv2-0.5 reaches >= 0.9 on the digits in 3 epochs
     proxy_max_steps: int | None = None
+    proxy_recipe: str = "proxy"  # classification: a name in nas.train.proxy.PROXY_RECIPES (proxy | proxy-adam)
     batch_size: int = 64
     device: str = "cpu"
     latency_budget_s: float = 1.0
@@ -230,6 +231,7 @@ def _validate(settings: SearchSettings) -> None:
         check_rung_settings(settings.zero_cost_rung, settings.zero_cost_keep)
     if settings.proxy_epochs < 1:
         raise SearchError(f"--proxy-epochs {settings.proxy_epochs} is invalid; valid: 1 or more")
+    _check_proxy_recipe(settings)
     if settings.retries < 0:
         raise SearchError(f"--retries {settings.retries} is invalid; valid: 0 or more")
     if settings.device != "cpu" and not settings.device.startswith("cuda"):
@@ -611,6 +613,18 @@ def _run_tune(
             raise SearchError(searcher.gave_up)
         del measurers
         return startup
+
+
+def _check_proxy_recipe(settings: SearchSettings) -> None:
+    from nas.train.proxy import PROXY_RECIPES
+
+    if settings.proxy_recipe not in PROXY_RECIPES:
+        valid = ", ".join(sorted(PROXY_RECIPES))
+        raise SearchError(f"--proxy-recipe {settings.proxy_recipe!r} is invalid; valid: {valid}")
+    if settings.proxy_recipe != SearchSettings.proxy_recipe and settings.task != "classification":
+        raise SearchError(
+            f"--proxy-recipe is for --task classification; the {settings.task} task trains with its own recipe"
+        )
 
 
 def _trial_job(settings: SearchSettings, **decided: Any) -> TrialJob:

@@ -77,10 +77,10 @@ def _classifier_data(source: str, image_size: int, seed: int) -> Any:
     return proxy_data(source, image_size, seed)
 
 
-def _classifier_proxy(config: Any, data: Any, **kwargs: Any) -> ProxyOutcome:
-    from nas.train.proxy import proxy_accuracy
+def _classifier_proxy(config: Any, data: Any, recipe: str = "proxy", **kwargs: Any) -> ProxyOutcome:
+    from nas.train.proxy import PROXY_RECIPES, proxy_accuracy
 
-    got = proxy_accuracy(config, data, **kwargs)  # adapts classes and input size to the data
+    got = proxy_accuracy(config, data, recipe=PROXY_RECIPES[recipe], **kwargs)  # adapts classes and input size
     return ProxyOutcome(bool(got.ok), float(got.accuracy), tuple(got.curve or ()), got.reason)
 
 

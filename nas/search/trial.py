@@ -43,6 +43,7 @@ class TrialJob:
     runtime: str = "deploy"  # profilers.runtimes: what latency is measured in (every target, unless named below)
     target_runtimes: tuple[str, ...] = ()  # "TARGET=RUNTIME" for targets measured in another runtime
     predictor_table: str | None = None  # latency table for latency_pred_ms (None: this machine's, if any)
+    proxy_recipe: str = "proxy"  # classification only: a name in nas.train.proxy.PROXY_RECIPES
 
 
 def measure_config(
@@ -231,6 +232,8 @@ def run_trial(config: Mapping[str, Any], job: TrialJob, report: Callable[[dict[s
                     device=job.device,
                     seed=(job.seed + number + attempt * RETRY_SEED_STRIDE) % 2**31,
                     report=on_epoch,
+                    # only a classification search may name another recipe (checked by the driver)
+                    **({"recipe": job.proxy_recipe} if job.proxy_recipe != "proxy" else {}),
                 )
                 ok, reason = bool(proxy.ok), proxy.reason
             except Exception as err:  # a failing trial is recorded with its reason; the search goes on

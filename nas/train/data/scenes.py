@@ -214,7 +214,7 @@ def load_scenes(
 
 # The classification task's size: enough scenes that the long budget separates networks, few enough that
 # the proxy stays cheap (benchmarks/README.md, "A search that finds (issue 12)").
-TRAIN_SCENES = 4000
+TRAIN_SCENES = 2000
 VAL_SCENES = 1000
 
 

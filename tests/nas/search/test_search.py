@@ -207,6 +207,8 @@ def test_settings_round_trip():
         (["--device", "tpu"], "--device 'tpu' is invalid"),
         (["--target-objective", "h100"], "target objective 'h100' is invalid"),
         (["--resume", "--run-dir", "nowhere"], "no run to resume at 'nowhere'"),
+        (["--proxy-recipe", "adam"], "--proxy-recipe 'adam' is invalid; valid: proxy, proxy-adam"),
+        (["--task", "segmentation", "--proxy-recipe", "proxy-adam"], "--proxy-recipe is for --task classification"),
     ],
 )
 def test_cli_user_mistakes_are_one_line_errors(argv, words, capsys, tmp_path, monkeypatch):

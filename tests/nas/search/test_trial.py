@@ -104,6 +104,27 @@ def test_each_attempt_trains_with_its_own_seed(fakes: Fakes) -> None:
     assert fakes.proxy_kwargs[0] == {"epochs": 2, "max_steps": None, "batch_size": 8, "device": "cpu"}
 
 
+def test_a_named_proxy_recipe_reaches_the_task_proxy(fakes: Fakes) -> None:
+    fakes.plan += [ok(0.5)]
+    fakes.run(proxy_recipe="proxy-adam")
+    assert fakes.proxy_kwargs[0]["recipe"] == "proxy-adam"
+
+
+def test_the_classifier_proxy_trains_with_the_named_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    import nas.train.proxy as proxy_module
+
+    seen = []
+
+    def proxy_accuracy(config: Any, data: Any, *, recipe: Any, **kwargs: Any) -> Any:
+        seen.append(recipe)
+        return proxy_module.ProxyResult(True, 0.5, (0.5,), None, 0.0, 1)
+
+    monkeypatch.setattr(proxy_module, "proxy_accuracy", proxy_accuracy)
+    tasks.TASKS["classification"].proxy(CONFIG, "d", recipe="proxy-adam")
+    tasks.TASKS["classification"].proxy(CONFIG, "d")
+    assert [r.optimizer for r in seen] == ["adam", "sgd"] and seen[0].name == "proxy-adam"
+
+
 def test_the_seed_stays_a_31_bit_integer(fakes: Fakes) -> None:
     fakes.plan += [ok(0.5)]
     fakes.run(seed=2**31 - 1)

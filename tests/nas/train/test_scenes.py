@@ -84,7 +84,7 @@ def test_train_and_validation_scenes_use_disjoint_digits() -> None:
 
 def test_scenes_is_a_data_source() -> None:
     data = load_data("scenes", 24, seed=0)
-    assert data.name == "scenes" and data.num_classes == 10 and len(data.train) == 4000 and len(data.val) == 1000
+    assert data.name == "scenes" and data.num_classes == 10 and len(data.train) == 2000 and len(data.val) == 1000
     x, y = next(iter(data.loader("train", 16)))
     assert x.shape == (16, 3, 24, 24) and y.shape == (16,)
 

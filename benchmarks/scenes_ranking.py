@@ -118,6 +118,10 @@ def summarise(rows: dict, seeds: int) -> dict[str, float]:
         if len(first) >= 3:
             long0 = [r["long"]["0"]["accuracy"] for r in first]
             out["seed0_proxy_spearman"] = float(spearmanr([r["proxy"]["0"]["accuracy"] for r in first], long0)[0])
+            # the long run's own curve after epoch k (same schedule, stopped early) against its end
+            curves = [r["long"]["0"]["curve"] for r in first]
+            for k in range(1, min(len(c) for c in curves)):
+                out[f"seed0_long_epoch{k}_spearman"] = float(spearmanr([c[k - 1] for c in curves], long0)[0])
         for m in MEASURES:
             scores = [r.get("zero_cost", {}).get(m, float("nan")) for r in done.values()]
             out[f"zc_{m}_spearman"] = float(spearmanr(scores, long, nan_policy="omit")[0])

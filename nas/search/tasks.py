@@ -160,7 +160,7 @@ TASKS: dict[str, Task] = {
     "classification": Task(
         name="classification",
         quality="accuracy",
-        default_space="paper",
+        default_space="stages",  # every knob the generator has; "paper" is the paper's own space
         default_data="digits",
         default_band=(28_000_000, 284_000_000),  # the paper's Table 2: s = 0.5 .. 2.0
         band_convention="conv MACs of the classifier at 224x224 input, 1000 classes (the paper's Table 2)",

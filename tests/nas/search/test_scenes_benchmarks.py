@@ -53,3 +53,39 @@ def test_merge_joins_the_seeds_of_two_files(tmp_path):
     merged = merge([a, b])["k"]["c"]
     assert merged["zero_cost"] == {"m": 1.0} and merged["spec"] == "x"
     assert merged["long"] == {"0": {"accuracy": 0.5}, "1": {"accuracy": 0.7}} and merged["proxy"] == {"1": {}}
+
+
+def _run(acc: float, curve: tuple[float, ...] = ()) -> dict:
+    return {"accuracy": acc, "curve": list(curve or (acc,)), "seconds": 1.0}
+
+
+def test_summarise_seed_noise_spread_and_rankings_by_hand():
+    summarise = _script("scenes_ranking").summarise
+    rows = {
+        # two presets with two long seeds each; one stages config with seed 0 only
+        "espnetv2-0.5": {
+            "macs_224": 1,
+            "proxy": {"0": _run(0.2)},
+            "long": {"0": _run(0.50, (0.3, 0.5)), "1": _run(0.52)},
+        },
+        "espnetv2-2.0": {
+            "macs_224": 3,
+            "proxy": {"0": _run(0.4)},
+            "long": {"0": _run(0.70, (0.6, 0.7)), "1": _run(0.66)},
+        },
+        "stages-0": {"macs_224": 2, "proxy": {"0": _run(0.3)}, "long": {"0": _run(0.80, (0.2, 0.8))}},
+        "untrained": {"macs_224": 9, "long": {"0": _run(0.9)}},  # no proxy result: not ranked
+    }
+    out = summarise(rows, seeds=2)
+    assert out["configs"] == 3
+    # preset means 0.51 and 0.68: spread 17 points
+    assert out["preset_spread_points"] == pytest.approx(17.0)
+    # stdev of (0.50, 0.52) is 0.01414, of (0.70, 0.66) 0.02828; only configs with two seeds count
+    assert out["seed_std_configs"] == 2 and out["seed_std_points"] == pytest.approx(
+        100 * (0.014142 + 0.028284) / 2, rel=1e-4
+    )
+    # proxy 0.2, 0.4, 0.3 (ranks 1, 3, 2) against long means 0.51, 0.68, 0.80 (ranks 1, 2, 3) -> rho 0.5
+    assert out["proxy_spearman"] == pytest.approx(0.5)
+    # epoch 1 of the seed-0 curves: 0.3, 0.6, 0.2 against 0.50, 0.70, 0.80 -> ranks (2, 3, 1) vs (1, 2, 3): -0.5
+    assert out["seed0_long_epoch1_spearman"] == pytest.approx(-0.5)
+    assert out["macs_spearman"] == pytest.approx(0.5)  # MACs 1, 3, 2 against ranks 1, 2, 3

@@ -62,10 +62,25 @@ def main() -> None:
     parser.add_argument("--cost", choices=("macs", "latency"), default="macs")
     parser.add_argument("--latency-file", type=Path, default=Path("runs/bench/beat_the_paper_latency.json"))
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--search-run", type=Path, help="compare only this search run's front (trained by scenes_ranking --from-run)"
+    )
     args = parser.parse_args()
     stored = json.loads(args.results.read_text())
     key = args.key or max(stored, key=lambda k: len(stored[k]))
     rows = {name: row for name, row in stored[key].items() if row.get(args.budget)}
+    search_seconds = None
+    if args.search_run:
+        from results.pareto import front
+        from results.store import open_run
+
+        run = open_run(args.search_run)
+        ids = set(front(run)["trial_id"])
+        missing = sorted(ids - set(rows))
+        if missing:
+            raise SystemExit(f"{args.results} [{key}] lacks the front's trials {', '.join(missing)}; run --from-run")
+        rows = {n: r for n, r in rows.items() if n in PRESETS or n in ids}
+        search_seconds = float(run.complete()["duration_s"].sum())
     cost = {name: row["macs_224"] for name, row in rows.items()}
     if args.cost == "latency":
         cost = measured_latency({n: r["spec"] for n, r in rows.items()}, args.latency_file, args.rounds)
@@ -94,8 +109,15 @@ def main() -> None:
     print(f"{beaten} of {len(presets)} presets dominated or matched; stages front: {', '.join(front)}")
     print(
         f"training seconds: presets {sum(seconds[n] for n in presets):.0f}, "
-        f"stages configs {sum(seconds[n] for n in others):.0f} ({args.budget} budget, every seed)"
+        f"other configs {sum(seconds[n] for n in others):.0f} ({args.budget} budget, every seed)"
     )
+    if search_seconds is not None:
+        once = sum(rows[n][args.budget]["0"]["seconds"] for n in presets if "0" in rows[n][args.budget])
+        print(
+            f"search cost: {search_seconds:.0f} s of trial wall time (sum over its complete trials) against "
+            f"{once:.0f} s to train the six presets once ({args.budget} budget, seed 0): "
+            f"ratio {search_seconds / once:.2f}"
+        )
 
 
 if __name__ == "__main__":

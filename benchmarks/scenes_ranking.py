@@ -63,6 +63,15 @@ def config_list(n: int) -> list[tuple[str, str]]:
     return out
 
 
+def searched_front(run_dir: Path) -> list[tuple[str, str]]:
+    """(trial id, compact spec) of a search run's Pareto front over its own objectives."""
+    from results.pareto import front
+    from results.store import open_run
+
+    rows = front(open_run(run_dir))
+    return [(str(r.trial_id), resolve(r.config_json).to_compact()) for r in rows.itertuples()]
+
+
 def _save(path: Path, results: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -147,6 +156,7 @@ def main() -> None:
     parser.add_argument(
         "--spec", action="append", default=[], metavar="NAME=SPEC", help="also train this config (e.g. a searched one)"
     )
+    parser.add_argument("--from-run", type=Path, help="also train the Pareto front of this search run (its trial ids)")
     parser.add_argument("--budgets", default="proxy,long", help="which budgets to train (proxy, long or both)")
     parser.add_argument("--merge", type=Path, nargs="+", help="join these results files into --out and summarise")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/scenes_ranking.json"))
@@ -178,6 +188,8 @@ def main() -> None:
         if not name or not spec:
             parser.error(f"--spec {item!r} is invalid; use NAME=SPEC with a compact config spec")
         configs.append((name, resolve(spec).to_compact()))
+    if args.from_run:
+        configs += searched_front(args.from_run)
     if args.only:
         names = args.only.split(",")
         unknown = sorted(set(names) - {n for n, _ in configs})

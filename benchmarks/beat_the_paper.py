@@ -98,7 +98,8 @@ def main() -> None:
     hv_p = hypervolume(list(presets.values()), DIRECTIONS, reference)
     hv_o = hypervolume(list(others.values()), DIRECTIONS, reference)
     print(f"{key}, {args.budget} budget, cost {args.cost}: {len(presets)} presets vs {len(others)} other configs")
-    print(f"hypervolume: presets {hv_p:.4g}, stages configs {hv_o:.4g}, ratio {hv_o / hv_p:.3f}")
+    label = "the search's front" if args.search_run else "the other configs"
+    print(f"hypervolume: presets {hv_p:.4g}, {label} {hv_o:.4g}, ratio {hv_o / hv_p:.3f}")
     beaten = 0
     for name, (acc, macs) in sorted(presets.items(), key=lambda kv: kv[1][1]):
         better = [n for n, (a, m) in others.items() if a >= acc and m <= macs]
@@ -106,7 +107,7 @@ def main() -> None:
         shown = ", ".join(f"{n} ({others[n][0]:.3f}, {others[n][1] / scale:.1f}{unit})" for n in better[:3])
         print(f"  {name:14s} acc {acc:.3f} at {macs / scale:6.1f}{unit}: dominated or matched by {shown or 'none'}")
     front = [n for n, keep in zip(others, non_dominated(list(others.values()), DIRECTIONS), strict=True) if keep]
-    print(f"{beaten} of {len(presets)} presets dominated or matched; stages front: {', '.join(front)}")
+    print(f"{beaten} of {len(presets)} presets dominated or matched; front of the others: {', '.join(front)}")
     print(
         f"training seconds: presets {sum(seconds[n] for n in presets):.0f}, "
         f"other configs {sum(seconds[n] for n in others):.0f} ({args.budget} budget, every seed)"

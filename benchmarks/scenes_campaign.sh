@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The issue-12 campaign on the scenes, end to end, two training processes at a time (a 2-core machine):
+#   1. the six presets and six random "stages" configs, seed 0, proxy and long budgets (scenes_ranking.py);
+#   2. a real search on the scenes (espnas search: TPE, stages space, accuracy and conv MACs, proxy budget);
+#   3. the search's front at both budgets, and the presets' seeds 1 and 2 at the long budget (seed noise);
+#   4. the figures: merge and summarise, the MO-ASHA replay, the front against the presets.
+#
+#   bash benchmarks/scenes_campaign.sh [OUT]          # the measured scale: about 80 min on 2 idle cores
+#   SMALL=1 bash benchmarks/scenes_campaign.sh [OUT]  # the same shape in a few minutes (figures are noise)
+#
+# Every step appends to its JSON file as it finishes, so an interrupted campaign re-run with the same OUT
+# picks up where it stopped (the search resumes with --resume).
+set -euo pipefail
+OUT=${1:-runs/scenes-campaign}
+mkdir -p "$OUT"
+PY=${PYTHON:-python}
+export OMP_NUM_THREADS=1
+if [[ -n "${SMALL:-}" ]]; then
+    PE=1 S=(--configs 6 --seeds 2 --long-epochs 3 --n-train 256 --n-val 200)
+    TRIALS=3 A=espnetv2-0.5,stages-0,espnetv2-1.25 B=espnetv2-1.0,stages-1,espnetv2-1.5 EXTRA=espnetv2-0.5
+else
+    PE=2 S=(--configs 12 --seeds 3 --long-epochs 6 --n-train 2000 --n-val 1000)
+    TRIALS=14
+    A=espnetv2-2.0,espnetv2-0.5,espnetv2-1.25,stages-1,stages-4,stages-2
+    B=espnetv2-1.75,espnetv2-1.0,espnetv2-1.5,stages-0,stages-3,stages-5
+    EXTRA=espnetv2-0.5,espnetv2-1.0,espnetv2-1.25,espnetv2-1.5,espnetv2-1.75,espnetv2-2.0
+fi
+R=("$PY" benchmarks/scenes_ranking.py "${S[@]}" --proxy-epochs "$PE")
+
+# 1. seed 0, both budgets, the configs split over two processes
+"${R[@]}" --only-seed 0 --only "$A" --out "$OUT/s0a.json" > "$OUT/s0a.log" &
+"${R[@]}" --only-seed 0 --only "$B" --out "$OUT/s0b.json" > "$OUT/s0b.log"
+wait
+
+# 2. the search, alone on the machine (two trials at a time: no objective is measured on this CPU)
+SEARCH=("$PY" -m nas search --data scenes --proxy-recipe proxy-adam --proxy-epochs "$PE" --objectives accuracy,macs
+        --trials "$TRIALS" --seed 0 --run-dir "$OUT/search" --no-progress)
+if [[ -f "$OUT/search/run.json" ]]; then "${SEARCH[@]}" --resume; else "${SEARCH[@]}"; fi > "$OUT/search.log"
+
+# 3. the front at both budgets (seed 0), and the extra seeds of the presets at the long budget
+"${R[@]}" --only-seed 0 --from-run "$OUT/search" --only "$(
+    "$PY" -c "import sys; sys.path.insert(0, 'benchmarks'); from scenes_ranking import searched_front
+print(','.join(n for n, _ in searched_front(__import__('pathlib').Path('$OUT/search'))))")" \
+    --out "$OUT/front.json" > "$OUT/front.log" &
+"${R[@]}" --only-seed 1 --only "$EXTRA" --budgets long --out "$OUT/s1.json" > "$OUT/s1.log"
+"${R[@]}" --only-seed 2 --only "$EXTRA" --budgets long --out "$OUT/s2.json" > "$OUT/s2.log"
+wait
+
+# 4. the figures
+"${R[@]}" --merge "$OUT"/s0a.json "$OUT"/s0b.json "$OUT"/front.json "$OUT"/s1.json "$OUT"/s2.json \
+    --out "$OUT/merged.json" | tee "$OUT/summary.txt"
+"$PY" benchmarks/mo_asha_replay.py --results "$OUT/merged.json" --orders 20 --zero-cost naswot | tee "$OUT/replay.txt"
+"$PY" benchmarks/beat_the_paper.py --results "$OUT/merged.json" --search-run "$OUT/search" | tee "$OUT/beat.txt"

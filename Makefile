@@ -14,8 +14,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
+# The demo: the default search (digits, stages space, TPE) at a demo's budget, 8 trials of 2 proxy epochs,
+# so that it ends in about five minutes on a 2-core machine (benchmarks/README.md, "The default demo").
 demo: setup
-	$(BIN)/espnas search
+	$(BIN)/espnas search --trials 8 --proxy-epochs 2
 
 test: setup lint
 	$(BIN)/python -m pytest -q

@@ -17,13 +17,17 @@ PY=${PYTHON:-python}
 export OMP_NUM_THREADS=1
 if [[ -n "${SMALL:-}" ]]; then
     PE=1 S=(--configs 6 --seeds 2 --long-epochs 3 --n-train 256 --n-val 200)
-    TRIALS=3 A=espnetv2-0.5,stages-0,espnetv2-1.25 B=espnetv2-1.0,stages-1,espnetv2-1.5 EXTRA=espnetv2-0.5
+    TRIALS=3 A=espnetv2-0.5,stages-0,espnetv2-1.25 B=espnetv2-1.0,stages-1,espnetv2-1.5
+    QA2=espnetv2-0.5 QA1=stages-0 QB1P=espnetv2-0.5,espnetv2-1.0 QB1=stages-1 QB2=espnetv2-1.0
 else
     PE=2 S=(--configs 12 --seeds 3 --long-epochs 6 --n-train 2000 --n-val 1000)
     TRIALS=14
     A=espnetv2-2.0,espnetv2-0.5,espnetv2-1.25,stages-1,stages-4,stages-2
     B=espnetv2-1.75,espnetv2-1.0,espnetv2-1.5,stages-0,stages-3,stages-5
-    EXTRA=espnetv2-0.5,espnetv2-1.0,espnetv2-1.25,espnetv2-1.5,espnetv2-1.75,espnetv2-2.0
+    # queue A: the front, then these; queue B: these (balanced by the seconds of seed 0)
+    QA2=espnetv2-0.5,espnetv2-1.0,espnetv2-1.25,espnetv2-1.5 QA1=stages-0,stages-1,stages-2
+    QB1P=espnetv2-0.5,espnetv2-1.0,espnetv2-1.25,espnetv2-1.5,espnetv2-1.75,espnetv2-2.0 QB1=stages-3,stages-4,stages-5
+    QB2=espnetv2-1.75,espnetv2-2.0
 fi
 R=("$PY" benchmarks/scenes_ranking.py "${S[@]}" --proxy-epochs "$PE")
 
@@ -37,17 +41,25 @@ SEARCH=("$PY" -m nas search --data scenes --proxy-recipe proxy-adam --proxy-epoc
         --trials "$TRIALS" --seed 0 --run-dir "$OUT/search" --no-progress)
 if [[ -f "$OUT/search/run.json" ]]; then "${SEARCH[@]}" --resume; else "${SEARCH[@]}"; fi > "$OUT/search.log"
 
-# 3. the front at both budgets (seed 0), and the extra seeds of the presets at the long budget
-"${R[@]}" --only-seed 0 --from-run "$OUT/search" --only "$(
-    "$PY" -c "import sys; sys.path.insert(0, 'benchmarks'); from scenes_ranking import searched_front
-print(','.join(n for n, _ in searched_front(__import__('pathlib').Path('$OUT/search'))))")" \
-    --out "$OUT/front.json" > "$OUT/front.log" &
-"${R[@]}" --only-seed 1 --only "$EXTRA" --budgets long --out "$OUT/s1.json" > "$OUT/s1.log"
-"${R[@]}" --only-seed 2 --only "$EXTRA" --budgets long --out "$OUT/s2.json" > "$OUT/s2.log"
+# 3. the search's front at both budgets (seed 0); the presets' seeds 1 and 2 and the stages configs' seed 1 at
+#    the long budget (seed noise), in two queues of about equal length
+FRONT=$("$PY" -c "import sys, pathlib; sys.path.insert(0, 'benchmarks'); from scenes_ranking import searched_front
+print(','.join(n for n, _ in searched_front(pathlib.Path('$OUT/search'))))")
+L=("${R[@]}" --budgets long)
+{
+    "${R[@]}" --only-seed 0 --from-run "$OUT/search" --only "$FRONT" --out "$OUT/front.json"
+    "${L[@]}" --only-seed 2 --only "$QA2" --out "$OUT/s2a.json"
+    "${L[@]}" --only-seed 1 --only "$QA1" --out "$OUT/s1a.json"
+} > "$OUT/qa.log" &
+{
+    "${R[@]}" --only-seed 1 --only "$QB1P" --out "$OUT/s1p.json"   # both budgets: the proxy's seed noise too
+    "${L[@]}" --only-seed 1 --only "$QB1" --out "$OUT/s1b.json"
+    "${L[@]}" --only-seed 2 --only "$QB2" --out "$OUT/s2b.json"
+} > "$OUT/qb.log"
 wait
 
 # 4. the figures
-"${R[@]}" --merge "$OUT"/s0a.json "$OUT"/s0b.json "$OUT"/front.json "$OUT"/s1.json "$OUT"/s2.json \
+"${R[@]}" --merge "$OUT"/s0a.json "$OUT"/s0b.json "$OUT"/front.json "$OUT"/s1?.json "$OUT"/s2?.json \
     --out "$OUT/merged.json" | tee "$OUT/summary.txt"
 "$PY" benchmarks/mo_asha_replay.py --results "$OUT/merged.json" --orders 20 --zero-cost naswot | tee "$OUT/replay.txt"
 "$PY" benchmarks/beat_the_paper.py --results "$OUT/merged.json" --search-run "$OUT/search" | tee "$OUT/beat.txt"

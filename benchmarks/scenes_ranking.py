@@ -117,6 +117,10 @@ def summarise(rows: dict, seeds: int) -> dict[str, float]:
     if noisy:
         out["seed_std_configs"] = len(noisy)
         out["seed_std_points"] = 100 * statistics.mean(statistics.stdev(a) for a in noisy)
+    noisy = [accs(r, "proxy") for r in rows.values() if len(accs(r, "proxy")) >= 2]
+    if noisy:
+        out["proxy_seed_std_configs"] = len(noisy)
+        out["proxy_seed_std_points"] = 100 * statistics.mean(statistics.stdev(a) for a in noisy)
     if len(done) >= 3:
         long = [statistics.mean(accs(r, "long")) for r in done.values()]
         proxy = [statistics.mean(accs(r, "proxy")) for r in done.values()]

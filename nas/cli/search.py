@@ -43,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--data",
-        help="proxy data: digits (default), an image folder or a CIFAR directory; segmentation: scenes "
+        help="proxy data: digits (default), scenes (digit scenes that separate networks; use with "
+        "--proxy-recipe proxy-adam), an image folder or a CIFAR directory; segmentation: scenes "
         "(default), a Cityscapes root or an image-and-mask folder",
     )
     p.add_argument("--image-size", type=int, default=32, help="proxy training resolution (default 32)")

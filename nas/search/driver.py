@@ -67,8 +67,8 @@ from nas.search.trial import TrialJob, run_trial, tune_trainable
 from nas.search.zero_cost_rung import DEFAULT_KEEP
 from search_spaces.errors import EspnasError, Interrupted
 
-# The embedded default (no arguments): digits, the paper's space, a trial count that finishes in about
-# five minutes on a 2-core machine (see benchmarks/README.md for the measured time).
+# The embedded default (no arguments): digits, the stages space, 16 trials (`make demo` runs 8 of 2 proxy
+# epochs, about five minutes on a 2-core machine; benchmarks/README.md has the measured times).
 DEFAULT_TRIALS = 16
 STUDY_NAME = "espnas"
 EARLY_STOPPING = ("none", "asha", "median", "mo-asha")

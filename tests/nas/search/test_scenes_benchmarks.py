@@ -89,3 +89,15 @@ def test_summarise_seed_noise_spread_and_rankings_by_hand():
     # epoch 1 of the seed-0 curves: 0.3, 0.6, 0.2 against 0.50, 0.70, 0.80 -> ranks (2, 3, 1) vs (1, 2, 3): -0.5
     assert out["seed0_long_epoch1_spearman"] == pytest.approx(-0.5)
     assert out["macs_spearman"] == pytest.approx(0.5)  # MACs 1, 3, 2 against ranks 1, 2, 3
+
+
+def test_summarise_proxy_seed_noise_counts_only_configs_with_two_proxy_seeds():
+    summarise = _script("scenes_ranking").summarise
+    rows = {
+        "a": {"macs_224": 1, "proxy": {"0": _run(0.40), "1": _run(0.44)}, "long": {"0": _run(0.5)}},
+        "b": {"macs_224": 2, "proxy": {"0": _run(0.30)}, "long": {"0": _run(0.6)}},
+    }
+    out = summarise(rows, seeds=2)
+    # stdev of (0.40, 0.44) is 0.028284; "b" has one proxy seed and no second long seed
+    assert out["proxy_seed_std_configs"] == 1 and out["proxy_seed_std_points"] == pytest.approx(2.8284, rel=1e-4)
+    assert "seed_std_points" not in out

@@ -156,6 +156,7 @@ def main() -> None:
     parser.add_argument("--data-seed", default="0", help="the scenes' seed for every run, or per-seed")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--reverse", action="store_true", help="train the configs last to first (a 2nd process)")
+    parser.add_argument("--space", default="stages", help="the space the non-preset configs are drawn from")
     parser.add_argument("--only", help="train only these configs (comma-separated names)")
     parser.add_argument(
         "--spec", action="append", default=[], metavar="NAME=SPEC", help="also train this config (e.g. a searched one)"
@@ -186,7 +187,7 @@ def main() -> None:
     data_seed = {s: s if args.data_seed == "per-seed" else int(args.data_seed) for s in range(args.seeds)}
     data = {d: scene_data(args.image_size, d, args.n_train, args.n_val) for d in sorted(set(data_seed.values()))}
     recipe = PROXY_RECIPES[args.recipe]
-    configs = config_list(args.configs)
+    configs = config_list(args.configs, args.space)
     for item in args.spec:
         name, _, spec = item.partition("=")
         if not name or not spec:
@@ -206,6 +207,11 @@ def main() -> None:
         parser.error(f"--budgets {args.budgets!r} is invalid; use proxy, long or proxy,long")
     for name, spec in reversed(configs) if args.reverse else configs:
         row = rows.setdefault(name, {"spec": spec, "macs_224": count(resolve(spec)).conv_macs})
+        if row["spec"] != spec:
+            raise SystemExit(
+                f"{args.out} holds {name} as {row['spec']}, not {spec} (another --space or space version); "
+                "use the --space it was drawn from or another --out"
+            )
         if "zero_cost" not in row and 0 in seeds:
             t = time.perf_counter()
             row["zero_cost"] = zero_cost_scores(spec, data[data_seed[0]], batch_size=64, seed=0)

@@ -49,10 +49,11 @@ from search_spaces.errors import ConfigError
 PRESETS = ("espnetv2-0.5", "espnetv2-1.0", "espnetv2-1.25", "espnetv2-1.5", "espnetv2-1.75", "espnetv2-2.0")
 
 
-def config_list(n: int) -> list[tuple[str, str]]:
-    """(name, compact spec) of the six presets, then random in-band configs of the stages space."""
+def config_list(n: int, space_name: str = "stages") -> list[tuple[str, str]]:
+    """(name, compact spec) of the six presets, then random in-band configs of a space (a shipped name or a
+    TOML file; the 2026-12-02 campaign drew from benchmarks/data/scenes_campaign/stages-2026-12-01.toml)."""
     out = [(p, resolve(p).to_compact()) for p in PRESETS[:n]]
-    space, rng = load_space("stages"), random.Random(0)
+    space, rng = load_space(space_name), random.Random(0)
     while len(out) < n:
         try:
             cfg = sample_to_config(space.sample(rng), space)

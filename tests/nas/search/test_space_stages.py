@@ -53,13 +53,35 @@ def test_the_paper_model_is_a_point_of_the_stages_space() -> None:
     assert cfg == EESPConfig.from_scale(1.0)
 
 
+@pytest.mark.parametrize("scale", [0.5, 1.0, 1.25, 1.5, 1.75, 2.0])
+def test_every_paper_preset_is_a_point_of_the_stages_space(scale: float) -> None:
+    # A space that cannot express the paper's models cannot be compared with them (or reach the band's 28M end).
+    preset = EESPConfig.from_scale(scale)
+    sample = {
+        **STAGES_SAMPLE,
+        **{f"c{i + 1}": c for i, c in enumerate(preset.channels)},
+        **{f"depth_L{i + 2}": d for i, d in enumerate(preset.depths)},
+        "head_channels": preset.head_channels,
+    }
+    for knob in STAGES.searched:
+        value = sample[knob.name]
+        if knob.kind == "categorical":
+            allowed = value in knob.choices
+        else:  # an integer range with a step
+            allowed = knob.low <= value <= knob.high and (value - knob.low) % (knob.step or 1) == 0
+        assert allowed, f"{knob.name}={value} is outside the stages space"
+    assert sample_to_config(sample, STAGES) == preset
+
+
 def test_per_level_caps_reach_the_config_in_order() -> None:
     cfg = sample_to_config({**STAGES_SAMPLE, "dilation_cap_1": 3, "dilation_cap_4": 9}, STAGES)
     assert cfg.dilation_caps == (3, 11, 9, 9, 5)
 
 
 def test_a_good_share_of_random_samples_are_networks_in_the_default_band() -> None:
-    # The space is meant for the search's band (28M..285M conv MACs at 224x224): measured over 400 samples.
+    # The space is meant for the search's band (28M..285M conv MACs at 224x224): over these 400 samples 151 are
+    # networks and 102 of them in the band (since c3..c5 reach down to the s = 0.5 preset's widths, more
+    # combinations fail to widen from stage to stage: 213 and 145 before).
     rng = random.Random(1)
     valid = in_band = 0
     for _ in range(400):
@@ -69,7 +91,7 @@ def test_a_good_share_of_random_samples_are_networks_in_the_default_band() -> No
             continue
         valid += 1
         in_band += 28e6 <= macs <= 285e6
-    assert valid >= 160 and in_band >= 100
+    assert valid >= 140 and in_band >= 90
 
 
 @pytest.mark.parametrize(

@@ -79,11 +79,12 @@ def main() -> None:
         from results.store import open_run
 
         run = open_run(args.search_run)
-        ids = set(front(run)["trial_id"])
-        missing = sorted(ids - set(rows))
+        found = front(run)
+        wanted = {resolve(c).to_compact(): t for t, c in zip(found["trial_id"], found["config_json"], strict=True)}
+        missing = sorted(t for spec, t in wanted.items() if spec not in {r["spec"] for r in rows.values()})
         if missing:
             raise SystemExit(f"{args.results} [{key}] lacks the front's trials {', '.join(missing)}; run --from-run")
-        rows = {n: r for n, r in rows.items() if n in PRESETS or n in ids}
+        rows = {n: r for n, r in rows.items() if n in PRESETS or r["spec"] in wanted}
         search_seconds = float(run.complete()["duration_s"].sum())
     cost = {name: row["macs_224"] for name, row in rows.items()}
     if args.cost == "latency":

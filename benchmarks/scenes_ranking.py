@@ -65,12 +65,13 @@ def config_list(n: int, space_name: str = "stages") -> list[tuple[str, str]]:
 
 
 def searched_front(run_dir: Path) -> list[tuple[str, str]]:
-    """(trial id, compact spec) of a search run's Pareto front over its own objectives."""
+    """(name, compact spec) of a search run's Pareto front over its own objectives; a name is the run
+    directory's name and the trial id ("search-t00015"), so the fronts of two runs do not collide."""
     from results.pareto import front
     from results.store import open_run
 
     rows = front(open_run(run_dir))
-    return [(str(r.trial_id), resolve(r.config_json).to_compact()) for r in rows.itertuples()]
+    return [(f"{run_dir.name}-{r.trial_id}", resolve(r.config_json).to_compact()) for r in rows.itertuples()]
 
 
 def _save(path: Path, results: dict) -> None:

@@ -7,13 +7,17 @@
 #
 #   bash benchmarks/scenes_campaign.sh [OUT]          # the measured scale: about 80 min on 2 idle cores
 #   SMALL=1 bash benchmarks/scenes_campaign.sh [OUT]  # the same shape in a few minutes (figures are noise)
+#   SPACE=stages bash benchmarks/scenes_campaign.sh   # on today's stages space instead of the measured one
 #
+# SPACE (default: the stages space as it was when the campaign was measured, kept in benchmarks/data) is where
+# the random configs are drawn from and what the search searches.
 # Every step appends to its JSON file as it finishes, so an interrupted campaign re-run with the same OUT
 # picks up where it stopped (the search resumes with --resume).
 set -euo pipefail
 OUT=${1:-runs/scenes-campaign}
 mkdir -p "$OUT"
 PY=${PYTHON:-python}
+SPACE=${SPACE:-benchmarks/data/scenes_campaign/stages-2026-12-01.toml}
 export OMP_NUM_THREADS=1
 if [[ -n "${SMALL:-}" ]]; then
     PE=1 S=(--configs 6 --seeds 2 --long-epochs 3 --n-train 256 --n-val 200)
@@ -29,7 +33,7 @@ else
     QB1P=espnetv2-0.5,espnetv2-1.0,espnetv2-1.25,espnetv2-1.5,espnetv2-1.75,espnetv2-2.0 QB1=stages-3,stages-4,stages-5
     QB2=espnetv2-1.75,espnetv2-2.0
 fi
-R=("$PY" benchmarks/scenes_ranking.py "${S[@]}" --proxy-epochs "$PE")
+R=("$PY" benchmarks/scenes_ranking.py "${S[@]}" --proxy-epochs "$PE" --space "$SPACE")
 
 # 1. seed 0, both budgets, the configs split over two processes
 "${R[@]}" --only-seed 0 --only "$A" --out "$OUT/s0a.json" > "$OUT/s0a.log" &
@@ -37,7 +41,7 @@ R=("$PY" benchmarks/scenes_ranking.py "${S[@]}" --proxy-epochs "$PE")
 wait
 
 # 2. the search, alone on the machine (two trials at a time: no objective is measured on this CPU)
-SEARCH=("$PY" -m nas search --data scenes --proxy-recipe proxy-adam --proxy-epochs "$PE" --objectives accuracy,macs
+SEARCH=("$PY" -m nas search "$SPACE" --data scenes --proxy-recipe proxy-adam --proxy-epochs "$PE" --objectives accuracy,macs
         --trials "$TRIALS" --seed 0 --run-dir "$OUT/search" --no-progress)
 if [[ -f "$OUT/search/run.json" ]]; then "${SEARCH[@]}" --resume; else "${SEARCH[@]}"; fi > "$OUT/search.log"
 

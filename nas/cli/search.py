@@ -17,12 +17,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "search",
         help="search the EESP family for the Pareto-best variants in a FLOP band (Ray Tune + Optuna)",
         description="Search EESP variants in a FLOP band for accuracy, latency and energy. With no arguments: "
-        "the digits data, the paper's space, 16 trials; measured: 16 min 14 s on an otherwise idle 2-core machine "
-        "(5 min 16 s with an earlier version), 41 min for 7 trials when other jobs kept the load near 11 "
-        "(the time is mostly proxy training, so it grows with the "
-        "load, --trials and --proxy-epochs; the progress output prints an ETA). HV, the front's hypervolume, is "
-        "scaled over the complete trials so far, so it can fall when a new trial widens an objective's range "
-        "(README, Hypervolume). Ctrl-C keeps every finished trial and prints the command that resumes.",
+        "the digits data, the stages space, 16 trials of 3 proxy epochs: about a minute a trial on an idle "
+        "2-core AMD EPYC machine (16 min 14 s for 16 on the paper's space; 5 min 16 s on a 2-core Intel Xeon); "
+        "`make demo` (--trials 8 --proxy-epochs 2) took 4 min 17 s on the AMD machine. The time is mostly proxy "
+        "training, so it grows with the load, --trials and --proxy-epochs; the progress output prints an ETA. "
+        "HV, the front's hypervolume, is scaled over the complete trials so far, so it can fall when a new trial "
+        "widens an objective's range (README, Hypervolume). Ctrl-C keeps every finished trial and prints the "
+        "command that resumes.",
     )
     p.add_argument("space", nargs="?", metavar="SPACE_FILE", help="search-space TOML (default: the task's space)")
     p.add_argument(

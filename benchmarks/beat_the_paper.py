@@ -127,7 +127,7 @@ def main() -> None:
         once = sum(rows[n][args.budget]["0"]["seconds"] for n in presets if "0" in rows[n][args.budget])
         print(
             f"search cost: {search_seconds:.0f} s of trial wall time (sum over its complete trials) against "
-            f"{once:.0f} s to train the six presets once ({args.budget} budget, seed 0): "
+            f"{once:.0f} s to train the {len(presets)} presets once ({args.budget} budget, seed 0): "
             f"ratio {search_seconds / once:.2f}"
         )
 

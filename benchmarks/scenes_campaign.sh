@@ -6,7 +6,7 @@
 #   4. the figures: merge and summarise, the MO-ASHA replay, the front against the presets.
 #
 #   bash benchmarks/scenes_campaign.sh [OUT]          # the measured scale: about 80 min on 2 idle cores
-#   SMALL=1 bash benchmarks/scenes_campaign.sh [OUT]  # the same shape in a few minutes (figures are noise)
+#   SMALL=1 bash benchmarks/scenes_campaign.sh [OUT]  # the same shape in about 5 minutes (figures are noise)
 #   SPACE=stages bash benchmarks/scenes_campaign.sh   # on today's stages space instead of the measured one
 #
 # SPACE (default: the stages space as it was when the campaign was measured, kept in benchmarks/data) is where
@@ -20,7 +20,7 @@ PY=${PYTHON:-python}
 SPACE=${SPACE:-benchmarks/data/scenes_campaign/stages-2026-12-01.toml}
 export OMP_NUM_THREADS=1
 if [[ -n "${SMALL:-}" ]]; then
-    PE=1 S=(--configs 6 --seeds 2 --long-epochs 3 --n-train 256 --n-val 200)
+    PE=1 S=(--configs 8 --seeds 3 --long-epochs 3 --n-train 256 --n-val 200)
     TRIALS=3 A=espnetv2-0.5,stages-0,espnetv2-1.25 B=espnetv2-1.0,stages-1,espnetv2-1.5
     QA2=espnetv2-0.5 QA1=stages-0 QB1P=espnetv2-0.5,espnetv2-1.0 QB1=stages-1 QB2=espnetv2-1.0
 else

@@ -168,6 +168,8 @@ def main() -> None:
     parser.add_argument("--merge", type=Path, nargs="+", help="join these results files into --out and summarise")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/scenes_ranking.json"))
     args = parser.parse_args()
+    if args.only_seed is not None and not 0 <= args.only_seed < args.seeds:
+        parser.error(f"--only-seed {args.only_seed} is invalid; valid: 0..{args.seeds - 1} (--seeds {args.seeds})")
     if args.data_seed != "per-seed" and not args.data_seed.isdigit():
         parser.error(f"--data-seed {args.data_seed!r} is invalid; use a non-negative integer or per-seed")
     torch.set_num_threads(args.threads)

@@ -163,7 +163,9 @@ def main() -> None:
     parser.add_argument(
         "--spec", action="append", default=[], metavar="NAME=SPEC", help="also train this config (e.g. a searched one)"
     )
-    parser.add_argument("--from-run", type=Path, help="also train the Pareto front of this search run (its trial ids)")
+    parser.add_argument(
+        "--from-run", type=Path, action="append", default=[], help="also train this search run's front (repeatable)"
+    )
     parser.add_argument("--budgets", default="proxy,long", help="which budgets to train (proxy, long or both)")
     parser.add_argument("--merge", type=Path, nargs="+", help="join these results files into --out and summarise")
     parser.add_argument("--out", type=Path, default=Path("runs/bench/scenes_ranking.json"))
@@ -197,8 +199,8 @@ def main() -> None:
         if not name or not spec:
             parser.error(f"--spec {item!r} is invalid; use NAME=SPEC with a compact config spec")
         configs.append((name, resolve(spec).to_compact()))
-    if args.from_run:
-        configs += searched_front(args.from_run)
+    for run in args.from_run:
+        configs += searched_front(run)
     if args.only:
         names = args.only.split(",")
         unknown = sorted(set(names) - {n for n, _ in configs})

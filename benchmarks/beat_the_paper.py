@@ -75,17 +75,16 @@ def main() -> None:
                 if args.seed in r[args.budget]}  # fmt: skip
     search_seconds = None
     if args.search_run:
-        from results.pareto import front
+        from scenes_ranking import searched_front  # the same front that `scenes_ranking.py --from-run` trains
+
         from results.store import open_run
 
-        run = open_run(args.search_run)
-        found = front(run)
-        wanted = {resolve(c).to_compact(): t for t, c in zip(found["trial_id"], found["config_json"], strict=True)}
-        missing = sorted(t for spec, t in wanted.items() if spec not in {r["spec"] for r in rows.values()})
+        wanted = {spec: name for name, spec in searched_front(args.search_run)}
+        missing = sorted(name for spec, name in wanted.items() if spec not in {r["spec"] for r in rows.values()})
         if missing:
-            raise SystemExit(f"{args.results} [{key}] lacks the front's trials {', '.join(missing)}; run --from-run")
+            raise SystemExit(f"{args.results} [{key}] lacks the front's configs {', '.join(missing)}; run --from-run")
         rows = {n: r for n, r in rows.items() if n in PRESETS or r["spec"] in wanted}
-        search_seconds = float(run.complete()["duration_s"].sum())
+        search_seconds = float(open_run(args.search_run).complete()["duration_s"].sum())
     cost = {name: row["macs_224"] for name, row in rows.items()}
     if args.cost == "latency":
         cost = measured_latency({n: r["spec"] for n, r in rows.items()}, args.latency_file, args.rounds)
@@ -112,11 +111,11 @@ def main() -> None:
         hv_o = hypervolume(list(others.values()), DIRECTIONS, reference)
         print(f"hypervolume, reference {ref_name}: presets {hv_p:.4g}, {label} {hv_o:.4g}, ratio {hv_o / hv_p:.3f}")
     beaten = 0
-    for name, (acc, macs) in sorted(presets.items(), key=lambda kv: kv[1][1]):
-        better = [n for n, (a, m) in others.items() if a >= acc and m <= macs]
+    for name, (acc, c) in sorted(presets.items(), key=lambda kv: kv[1][1]):
+        better = [n for n, (a, m) in others.items() if a >= acc and m <= c]
         beaten += bool(better)
         shown = ", ".join(f"{n} ({others[n][0]:.3f}, {others[n][1] / scale:.1f}{unit})" for n in better[:3])
-        print(f"  {name:14s} acc {acc:.3f} at {macs / scale:6.1f}{unit}: dominated or matched by {shown or 'none'}")
+        print(f"  {name:14s} acc {acc:.3f} at {c / scale:6.1f}{unit}: dominated or matched by {shown or 'none'}")
     front = [n for n, keep in zip(others, non_dominated(list(others.values()), DIRECTIONS), strict=True) if keep]
     print(f"{beaten} of {len(presets)} presets dominated or matched; front of the others: {', '.join(front)}")
     print(
